@@ -1,0 +1,53 @@
+# Thin wrapper over the CMake superbuild. Everything real lives in CMakeLists.txt.
+BUILD      ?= build
+BUILD_TYPE ?= Debug
+FIRMWARE   ?= bios
+MEMORY     ?= 512M
+CMAKE      ?= cmake
+CTEST      ?= ctest
+GENERATOR  ?= Ninja
+
+.PHONY: all deps configure build iso qemu run run-uefi debug test toolchain clean distclean
+
+all: build
+
+# Installs missing Debian packages (a quick no-op when all are present).
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt: | deps
+	$(CMAKE) -S . -B $(BUILD) -G $(GENERATOR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+configure: deps $(BUILD)/CMakeCache.txt
+
+build: configure
+	$(CMAKE) --build $(BUILD)
+
+toolchain: configure
+	$(CMAKE) --build $(BUILD) --target toolchain
+
+iso: configure
+	$(CMAKE) --build $(BUILD) --target kernel
+	@echo "ISO: $(BUILD)/aethelos.iso"
+
+qemu run: iso
+	scripts/qemu.sh --iso $(BUILD)/aethelos.iso --firmware $(FIRMWARE) --memory $(MEMORY)
+
+run-uefi: FIRMWARE = uefi
+run-uefi: run
+
+debug: iso
+	@sed -e 's|@ELF@|$(abspath $(BUILD))/kernel/aethelos.elf|' scripts/aethelos.gdb.in > $(BUILD)/aethelos.gdb
+	@echo "gdb script: $(BUILD)/aethelos.gdb  (run: gdb -x $(BUILD)/aethelos.gdb)"
+	scripts/qemu.sh --iso $(BUILD)/aethelos.iso --firmware $(FIRMWARE) --memory $(MEMORY) --debug
+
+test: build
+	$(CTEST) --test-dir $(BUILD) --output-on-failure -j2 -L fast
+
+clean:
+	-$(CMAKE) --build $(BUILD) --target clean
+	rm -rf $(BUILD)/kernel $(BUILD)/logs $(BUILD)/*.iso
+
+# Removes the build tree. The cached toolchain (~/.cache/aethelos) is kept; delete it by hand to force a rebuild.
+distclean:
+	rm -rf $(BUILD) compile_commands.json

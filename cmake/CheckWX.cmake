@@ -1,0 +1,11 @@
+# Fails when ELF has a program header that is both writable and executable.
+execute_process(COMMAND ${READELF} -lW ${ELF} OUTPUT_VARIABLE _out RESULT_VARIABLE _rc)
+if(NOT _rc EQUAL 0)
+  message(FATAL_ERROR "readelf failed on ${ELF}")
+endif()
+string(REPLACE "\n" ";" _lines "${_out}")
+foreach(_l IN LISTS _lines)
+  if(_l MATCHES "^ +LOAD" AND _l MATCHES " RWE " )
+    message(FATAL_ERROR "W^X violated in ${ELF}: ${_l}")
+  endif()
+endforeach()

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs a ktest ISO headless under QEMU and judges the result; used by ctest.
+#   scripts/qemu-test.sh --iso <iso> --log <serial.log> [--firmware bios|uefi] [--timeout 240]
+#                        [--memory 256M] [--cpu qemu64] [-- extra qemu args]
+# Passes only when the guest reports "N passed, 0 failed" (N > 0) and leaves through
+# isa-debug-exit with the pass code. A failed test, a panic, a triple fault (-no-reboot
+# turns it into an exit), or a timeout fail, and the serial log's tail is printed.
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+iso=""; log=""; firmware=bios; timeout_s=240; memory=256M; cpu=qemu64; extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --iso) iso=$2; shift 2 ;;
+    --log) log=$2; shift 2 ;;
+    --firmware) firmware=$2; shift 2 ;;
+    --timeout) timeout_s=$2; shift 2 ;;
+    --memory) memory=$2; shift 2 ;;
+    --cpu) cpu=$2; shift 2 ;;
+    --) shift; extra=("$@"); break ;;
+    *) echo "qemu-test: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+[ -f "$iso" ] || { echo "qemu-test: ISO '$iso' not found" >&2; exit 1; }
+[ -n "$log" ] || { echo "qemu-test: --log is required" >&2; exit 2; }
+mkdir -p "$(dirname "$log")"
+: > "$log"
+
+args=(-machine q35 -cpu "$cpu" -m "$memory" -cdrom "$iso" -boot d -display none -no-reboot
+      -serial "file:$log" -monitor none -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+if [ "$firmware" = uefi ]; then
+  ovmf=$("$here/scripts/find-ovmf.sh") || exit 1
+  args+=(-bios "$ovmf")
+fi
+
+start=$(date +%s)
+timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 "${args[@]}" "${extra[@]}" </dev/null
+rc=$?
+elapsed=$(( $(date +%s) - start ))
+
+fail() {
+  echo "qemu-test: FAIL ($firmware, ${elapsed}s): $*"
+  echo "---- last serial lines ($log) ----"
+  tail -n 40 "$log"
+  exit 1
+}
+summary=$(grep -aE '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+grep -aq 'PANIC' "$log" && fail "the kernel panicked"
+case $rc in
+  33) ;;                                    # (0x10 << 1) | 1: pass
+  35) fail "in-kernel tests failed: ${summary:-no summary line}" ;;
+  37) fail "the kernel panicked (exit code 0x12)" ;;
+  124|137) fail "timed out after ${timeout_s}s" ;;
+  0) fail "QEMU stopped without an exit code: triple fault or reset (-no-reboot)" ;;
+  *) fail "QEMU exited with status $rc" ;;
+esac
+[ -n "$summary" ] || fail "no 'N passed, N failed' line"
+passed=${summary%% passed*}
+failed=$(echo "$summary" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+[ "$failed" = 0 ] && [ "$passed" -gt 0 ] || fail "summary '$summary'"
+echo "qemu-test: PASS ($firmware, ${elapsed}s): $summary"

@@ -1,0 +1,82 @@
+#pragma once
+// In-kernel test framework. Cases are registered in the ".ktests" linker
+// section so no central list has to be maintained, and are run in link order
+// when the Heartwood is booted with `ktest` or `ktest=<filter>`.
+#include <stdint.h>
+#include <stddef.h>
+
+#include "lib/format.h"
+
+namespace kernel::ktest {
+
+class Context {
+public:
+    // Records a failed expectation; the case carries on (KEXPECT) or returns (KASSERT).
+    void fail(const char* file, int line, const char* what);
+    template <typename... Args>
+    void failf(const char* file, int line, const char* fmt, const Args&... args)
+    {
+        char buf[256];
+        lib::format(buf, sizeof(buf), fmt, args...);
+        fail(file, line, buf);
+    }
+    bool failed() const { return m_failures != 0; }
+    unsigned failures() const { return m_failures; }
+
+private:
+    unsigned m_failures = 0;
+};
+
+struct TestCase {
+    const char* suite;
+    const char* name;
+    void (*fn)(Context&);
+    const char* file;
+    int line;
+};
+
+struct Summary {
+    unsigned passed = 0;
+    unsigned failed = 0;
+    unsigned skipped = 0;
+};
+
+// Runs every case whose "suite.name" matches `filter` (glob with '*'; empty or
+// null runs all) and prints one line per case plus "N passed, N failed".
+Summary run_all(const char* filter);
+
+// Glob match used by the filter: '*' matches any run of characters.
+bool matches_filter(const char* filter, const char* suite, const char* name);
+
+} // namespace kernel::ktest
+
+#define KTEST_CONCAT_(a, b) a##b
+#define KTEST_CONCAT(a, b) KTEST_CONCAT_(a, b)
+
+#define KTEST(suite, name)                                                                        \
+    static void ktest_fn_##suite##_##name(::kernel::ktest::Context& ktest_ctx);                   \
+    [[gnu::used, gnu::section(".ktests")]] static constexpr ::kernel::ktest::TestCase             \
+        ktest_case_##suite##_##name { #suite, #name, &ktest_fn_##suite##_##name, __FILE__, __LINE__ }; \
+    static void ktest_fn_##suite##_##name([[maybe_unused]] ::kernel::ktest::Context& ktest_ctx)
+
+#define KEXPECT(cond)                                                   \
+    do {                                                                \
+        if (!(cond)) ktest_ctx.fail(__FILE__, __LINE__, "expected: " #cond); \
+    } while (0)
+
+#define KASSERT(cond)                                                   \
+    do {                                                                \
+        if (!(cond)) {                                                  \
+            ktest_ctx.fail(__FILE__, __LINE__, "asserted: " #cond);     \
+            return;                                                     \
+        }                                                               \
+    } while (0)
+
+#define KEXPECT_EQ(a, b)                                                                   \
+    do {                                                                                   \
+        const auto& ktest_a_ = (a);                                                        \
+        const auto& ktest_b_ = (b);                                                        \
+        if (!(ktest_a_ == ktest_b_))                                                       \
+            ktest_ctx.failf(__FILE__, __LINE__, "expected " #a " == " #b " ({} vs {})",    \
+                            ktest_a_, ktest_b_);                                           \
+    } while (0)
