@@ -1,0 +1,132 @@
+// The Heartwood's boot flow, from the first C++ instruction to the idle loop.
+// See docs/architecture.md for the whole path from GRUB to here.
+#include "arch/cpu.h"
+#include "arch/x86_64/arch_init.h"
+#include "arch/x86_64/memory_layout.h"
+#include "arch/x86_64/qemu.h"
+#include "arch/timer.h"
+#include "drivers/console.h"
+#include "kernel/boot_info.h"
+#include "kernel/cmdline.h"
+#include "kernel/ktest.h"
+#include "kernel/multiboot2.h"
+#include "kernel/panic.h"
+#include "kernel/runtime.h"
+#include "kernel/test_mode.h"
+#include "kernel/time.h"
+#include "lib/log.h"
+
+namespace kernel {
+
+namespace {
+
+constexpr uint32_t kMultiboot2Magic = 0x36d76289;
+// GRUB's info is a few KiB; anything past this is a corrupt total_size, reported by the parser.
+constexpr uint64_t kMaxBootInfoBytes = 1u << 20;
+
+bool g_test_mode = false;
+BootInfo g_boot_info;
+KernelOptions g_options;
+
+void print_banner()
+{
+    lib::log::print("\n\x1b[1;32m"
+                    "    _       _   _          _  ___  ____  \n"
+                    "   / \\  ___| |_| |__   ___| |/ _ \\/ ___| \n"
+                    "  / _ \\/ _ \\ __| '_ \\ / _ \\ | | | \\___ \\ \n"
+                    " / ___ \\  __/ |_| | | |  __/ | |_| |___) |\n"
+                    "/_/   \\_\\___|\\__|_| |_|\\___|_|\\___/|____/ \x1b[0m\n"
+                    "\n  AethelOS - the Heartwood stirs.\n\n");
+}
+
+uint64_t clock_for_log() { return time::uptime_ns(); }
+
+// Reads the Multiboot2 blob through the physmap and parses it; any flaw is fatal,
+// but only once the consoles exist so the reason can be read.
+void load_boot_info(uint32_t magic, uint64_t info_phys)
+{
+    if (magic != kMultiboot2Magic)
+        panic("not started by a Multiboot2 loader (magic {:#x}, expected {:#x})", magic, kMultiboot2Magic);
+    if (info_phys == 0 || info_phys + 8 > arch::kPhysMapSize)
+        panic("Multiboot2 info pointer {:#x} is outside the mapped first 4 GiB", info_phys);
+    auto* header = arch::phys_to_virt(PhysicalAddress(info_phys)).as_ptr<const uint32_t>();
+    uint64_t length = header[0];
+    if (length > kMaxBootInfoBytes) length = kMaxBootInfoBytes;
+    if (info_phys + length > arch::kPhysMapSize) length = arch::kPhysMapSize - info_phys;
+    auto parsed = parse_multiboot2(
+        lib::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(header), static_cast<size_t>(length)), info_phys);
+    if (!parsed)
+        panic("malformed Multiboot2 boot information: {}", parsed.error().message);
+    g_boot_info = *parsed;
+}
+
+void apply_command_line()
+{
+    const CmdlineResult result = parse_cmdline(lib::StringView(g_boot_info.cmdline));
+    g_options = result.options;
+    lib::log::set_level(g_options.log_level);
+    for (size_t i = 0; i < result.diagnostic_count; ++i)
+        lib::log::warn("{}", result.diagnostics[i]);
+    g_test_mode = g_options.ktest;
+}
+
+void print_welcome()
+{
+    lib::log::info("booted by {} with command line '{}'", g_boot_info.bootloader_name, g_boot_info.cmdline);
+    lib::log::info("Mana Pool: {} MiB usable in {} memory regions", g_boot_info.usable_bytes() >> 20,
+                   g_boot_info.memory_region_count);
+    lib::log::info("Attunement: {} timer at {} Hz", arch::system_timer().name(), time::hz());
+}
+
+[[noreturn]] void run_ktests_and_exit()
+{
+    const auto summary = ktest::run_all(g_options.ktest_filter);
+    arch::qemu_exit(summary.failed == 0 && summary.passed > 0 ? kExitPass : kExitFail);
+}
+
+[[noreturn]] void idle_loop()
+{
+    lib::log::print("\nThe Heartwood is awake. Keys typed on the serial console are echoed here;\n"
+                    "the Eldarin shell will listen on this line.\n");
+    for (;;) {
+        const int byte = drivers::console_read_byte();
+        if (byte < 0) {
+            // Sleep until the next interrupt; the timer wakes us at least once a tick.
+            asm volatile("hlt");
+            continue;
+        }
+        const char c = byte == '\r' ? '\n' : static_cast<char>(byte);
+        lib::log::write_raw(&c, 1);
+    }
+}
+
+} // namespace
+
+bool test_mode() { return g_test_mode; }
+void set_test_mode(bool on) { g_test_mode = on; }
+const BootInfo& boot_info() { return g_boot_info; }
+const KernelOptions& options() { return g_options; }
+
+} // namespace kernel
+
+extern "C" [[noreturn]] void kernel_main(uint32_t multiboot_magic, uint64_t multiboot_info_phys)
+{
+    using namespace kernel;
+    run_global_constructors();
+
+    // Serial first: it is always there under QEMU and is where a parse failure would be read.
+    drivers::init_serial_console();
+    load_boot_info(multiboot_magic, multiboot_info_phys);
+    drivers::init_screen_consoles(g_boot_info);
+    print_banner();
+    apply_command_line();
+
+    arch::init_cpu();
+    time::init(arch::system_timer(), g_options.hz);
+    lib::log::set_clock(&clock_for_log);
+    arch::interrupts_enable();
+    print_welcome();
+
+    if (g_options.ktest) run_ktests_and_exit();
+    idle_loop();
+}
