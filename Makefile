@@ -42,7 +42,7 @@ debug: iso
 	scripts/qemu.sh --iso $(BUILD)/aethelos.iso --firmware $(FIRMWARE) --memory $(MEMORY) --debug
 
 test: build
-	$(CTEST) --test-dir $(BUILD) --output-on-failure -j2 -L fast
+	$(CTEST) --test-dir $(BUILD) --output-on-failure -j2 -LE full
 
 clean:
 	-$(CMAKE) --build $(BUILD) --target clean

@@ -1,5 +1,5 @@
-# Concatenates the JSON arrays named in INPUTS ('|'-separated) into OUT.
-string(REPLACE "|" ";" _inputs "${INPUTS}")
+# Concatenates the JSON arrays KERNEL_DB and HOST_DB into OUT.
+set(_inputs "${KERNEL_DB}" "${HOST_DB}")
 set(_entries "")
 foreach(_f IN LISTS _inputs)
   if(EXISTS "${_f}")

@@ -35,6 +35,10 @@ struct TestCase {
     int line;
 };
 
+// The runner walks .ktests as an array, so every entry must sit at exactly this stride:
+// KTEST pins alignas(8), because GCC would otherwise align a 40-byte constant to 32.
+static_assert(sizeof(TestCase) % 8 == 0);
+
 struct Summary {
     unsigned passed = 0;
     unsigned failed = 0;
@@ -55,7 +59,7 @@ bool matches_filter(const char* filter, const char* suite, const char* name);
 
 #define KTEST(suite, name)                                                                        \
     static void ktest_fn_##suite##_##name(::kernel::ktest::Context& ktest_ctx);                   \
-    [[gnu::used, gnu::section(".ktests")]] static constexpr ::kernel::ktest::TestCase             \
+    [[gnu::used, gnu::section(".ktests")]] alignas(8) static constexpr ::kernel::ktest::TestCase  \
         ktest_case_##suite##_##name { #suite, #name, &ktest_fn_##suite##_##name, __FILE__, __LINE__ }; \
     static void ktest_fn_##suite##_##name([[maybe_unused]] ::kernel::ktest::Context& ktest_ctx)
 

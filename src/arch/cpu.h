@@ -1,0 +1,46 @@
+#pragma once
+// The generic CPU interface. Generic code (lib, kernel, mm, sched, sync) reaches the processor only
+// through these; src/arch/x86_64/cpu.cpp implements them for the Heartwood and src/arch/host/cpu.cpp
+// for the host tests.
+#include <stdint.h>
+
+namespace arch {
+
+// Local interrupt flag (IF on x86_64). On the host it is a per-thread flag that starts disabled,
+// like a CPU out of reset.
+bool interrupts_enabled();
+void interrupts_disable();
+void interrupts_enable();
+
+// Enables interrupts and sleeps until one arrives, with no window in between in which a wake-up
+// could be lost (x86_64: `sti; hlt`). Interrupts stay enabled afterwards.
+void wait_for_interrupt();
+
+// Spin-wait hint (x86_64: `pause`).
+void cpu_relax();
+
+// Stops this CPU for good with interrupts disabled. The host version aborts the test process.
+[[noreturn]] void halt_forever();
+
+// A free-running, monotonically increasing cycle count (x86_64: TSC). Its rate is not calibrated;
+// use kernel::time for durations.
+uint64_t read_cycle_counter();
+
+// Disables interrupts for its lifetime and restores the previous state, so guards nest.
+class [[nodiscard]] InterruptGuard {
+public:
+    InterruptGuard() : m_were_enabled(interrupts_enabled()) { interrupts_disable(); }
+    ~InterruptGuard()
+    {
+        if (m_were_enabled) interrupts_enable();
+    }
+    InterruptGuard(const InterruptGuard&) = delete;
+    InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+    bool were_enabled() const { return m_were_enabled; }
+
+private:
+    bool m_were_enabled;
+};
+
+} // namespace arch

@@ -1,0 +1,35 @@
+#pragma once
+// The Heartwood's consoles: COM1 and, on machines booted in text mode, the VGA
+// screen. Every present console is a lib::log sink, so log output reaches all.
+#include <stdint.h>
+
+namespace kernel {
+struct BootInfo;
+}
+
+namespace drivers {
+
+// Brings up COM1 (115200 8N1) and, when `vga_text_present`, the VGA text screen,
+// and registers each one that is present with lib::log. Safe to call again: a
+// console already running is left as it is.
+void init_consoles(bool vga_text_present);
+
+// The two halves of init_consoles, for a boot that wants serial output before it
+// knows whether the machine has a text screen (that is in the boot information).
+void init_serial_console();
+void init_vga_text_console(bool vga_text_present);
+// init_vga_text_console(has_vga_text(info)): the boot flow's entry point once the
+// Multiboot2 information has been parsed.
+void init_screen_consoles(const kernel::BootInfo& info);
+// True when the loader reports the display in 80x25 EGA text mode at 0xB8000 (GRUB does on
+// BIOS machines; under UEFI it reports a pixel framebuffer and there is no text mode).
+bool has_vga_text(const kernel::BootInfo& info);
+
+bool serial_console_present();
+bool vga_text_console_present();
+
+// One input byte (0..255) or -1 if none is waiting. Non-blocking. Serial only for now;
+// the keyboard will join it here.
+int console_read_byte();
+
+} // namespace drivers
