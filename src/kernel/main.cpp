@@ -53,11 +53,10 @@ void load_boot_info(uint32_t magic, uint64_t info_phys)
     uint64_t length = header[0];
     if (length > kMaxBootInfoBytes) length = kMaxBootInfoBytes;
     if (info_phys + length > arch::kPhysMapSize) length = arch::kPhysMapSize - info_phys;
-    auto parsed = parse_multiboot2(
-        lib::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(header), static_cast<size_t>(length)), info_phys);
-    if (!parsed)
-        panic("malformed Multiboot2 boot information: {}", parsed.error().message);
-    g_boot_info = *parsed;
+    // Parsed in place: BootInfo is ~5 KiB, too much to return by value on the boot stack.
+    const lib::Span<const uint8_t> blob(reinterpret_cast<const uint8_t*>(header), static_cast<size_t>(length));
+    if (auto status = parse_multiboot2_into(g_boot_info, blob, info_phys); !status)
+        panic("malformed Multiboot2 boot information: {}", status.error().message);
 }
 
 void apply_command_line()
