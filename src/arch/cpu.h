@@ -26,6 +26,18 @@ void cpu_relax();
 // use kernel::time for durations.
 uint64_t read_cycle_counter();
 
+// How many hardware interrupt handlers are running on this CPU: 0 in normal code, >= 1 inside an
+// IRQ handler; exceptions do not count. (x86_64: defined in interrupts.cpp, which also declares it
+// in interrupts.h with the in_irq() helper; host: per-thread, driven by host_irq_enter/exit.)
+uint32_t interrupt_nesting_depth();
+
+#if defined(AETHELOS_HOST_TEST)
+// Host tests only: make this thread look as if it entered / left a hardware interrupt handler, so
+// code that asks interrupt_nesting_depth() can be exercised. The interrupt flag is left alone.
+void host_irq_enter();
+void host_irq_exit();
+#endif
+
 // Disables interrupts for its lifetime and restores the previous state, so guards nest.
 class [[nodiscard]] InterruptGuard {
 public:

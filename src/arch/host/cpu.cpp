@@ -14,7 +14,8 @@ namespace arch {
 
 namespace {
 thread_local bool t_interrupts_enabled = false;
-}
+thread_local uint32_t t_interrupt_nesting_depth = 0;
+} // namespace
 
 bool interrupts_enabled() { return t_interrupts_enabled; }
 void interrupts_disable() { t_interrupts_enabled = false; }
@@ -44,6 +45,14 @@ uint64_t read_cycle_counter()
 #else
     return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 #endif
+}
+
+uint32_t interrupt_nesting_depth() { return t_interrupt_nesting_depth; }
+void host_irq_enter() { ++t_interrupt_nesting_depth; }
+void host_irq_exit()
+{
+    if (t_interrupt_nesting_depth == 0) std::abort(); // unbalanced: a broken test
+    --t_interrupt_nesting_depth;
 }
 
 } // namespace arch
