@@ -15,6 +15,8 @@
 #include "kernel/test_mode.h"
 #include "kernel/time.h"
 #include "lib/log.h"
+#include "mm/frames.h"
+#include "mm/kmalloc.h"
 
 namespace kernel {
 
@@ -119,6 +121,8 @@ extern "C" [[noreturn]] void kernel_main(uint32_t multiboot_magic, uint64_t mult
     drivers::init_screen_consoles(g_boot_info);
     print_banner();
     apply_command_line();
+    mm::init_frames(g_boot_info);
+    mm::init_heap();
 
     arch::init_cpu();
     time::init(arch::system_timer(), g_options.hz);
