@@ -17,6 +17,7 @@
 #include "lib/log.h"
 #include "mm/frames.h"
 #include "mm/kmalloc.h"
+#include "sched/scheduler.h"
 
 namespace kernel {
 
@@ -79,10 +80,34 @@ void print_welcome()
     lib::log::info("Attunement: {} timer at {} Hz", arch::system_timer().name(), time::hz());
 }
 
+// What the Mana Pool holds for others: heap bytes handed out, and frames used outside the heap.
+struct MemoryFootprint {
+    uint64_t heap_bytes_used;
+    uint64_t frames_bytes_outside_heap;
+};
+
+MemoryFootprint memory_footprint()
+{
+    mm::heap_shrink(); // empty slabs and chunks are cache, not leaks
+    mm::HeapStats heap;
+    mm::heap_stats(heap);
+    const mm::FrameStats frames = mm::frames_stats();
+    return { heap.bytes_used, frames.bytes_used - heap.bytes_total };
+}
+
 [[noreturn]] void run_ktests_and_exit()
 {
+    const MemoryFootprint before = memory_footprint();
     const auto summary = ktest::run_all(g_options.ktest_filter);
-    arch::qemu_exit(summary.failed == 0 && summary.passed > 0 ? kExitPass : kExitFail);
+    const MemoryFootprint after = memory_footprint();
+    // The whole run is one more test: every byte the cases took must have come back.
+    const bool leak_free = before.heap_bytes_used == after.heap_bytes_used &&
+                           before.frames_bytes_outside_heap == after.frames_bytes_outside_heap;
+    lib::log::print("ktest: leak check {}: heap bytes in use {} -> {}, frame bytes outside the heap {} -> {}\n",
+                    leak_free ? "ok" : "FAILED", before.heap_bytes_used, after.heap_bytes_used,
+                    before.frames_bytes_outside_heap, after.frames_bytes_outside_heap);
+    const bool passed = summary.failed == 0 && summary.passed > 0 && leak_free;
+    arch::qemu_exit(passed ? kExitPass : kExitFail);
 }
 
 [[noreturn]] void idle_loop()
@@ -127,6 +152,7 @@ extern "C" [[noreturn]] void kernel_main(uint32_t multiboot_magic, uint64_t mult
     arch::init_cpu();
     time::init(arch::system_timer(), g_options.hz);
     lib::log::set_clock(&clock_for_log);
+    sched::init(); // from here on this boot flow is the thread "heartwood"; ktests run in it
     arch::interrupts_enable();
     print_welcome();
 
