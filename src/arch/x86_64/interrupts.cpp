@@ -6,9 +6,11 @@
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/idt.h"
 #include "arch/x86_64/pic.h"
+#include "arch/x86_64/thread_arch.h"
 #include "kernel/panic.h"
 #include "lib/format.h"
 #include "lib/log.h"
+#include "sync/preempt.h"
 
 namespace arch {
 
@@ -125,6 +127,11 @@ void describe_double_fault(TextBuilder& text, const InterruptFrame& frame)
     text.add("; cr2 {:#x} (a stack overflow shows as cr2 just below the interrupted rsp); saved rip is "
              "architecturally undefined for #DF",
              read_cr2());
+    // The Loom of Fate's kernel stacks have unmapped guards: a #PF there could not push its frame.
+    uint32_t slot = 0;
+    if (kernel_stack_guard_hit(read_cr2(), &slot) || kernel_stack_guard_hit(frame.rsp, &slot))
+        text.add("; KERNEL STACK OVERFLOW into the guard page of stack slot {}", slot);
+    text.add("; thread '{}'", kernel::sync::current_owner_name());
 }
 
 [[noreturn]] void fatal_exception(const InterruptFrame& frame)

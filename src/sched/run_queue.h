@@ -1,0 +1,74 @@
+#pragma once
+// sched::RunQueue: the Loom of Fate's ready threads. One intrusive FIFO per level (thread_state.h)
+// plus a 64-bit mask with bit L set exactly when level L's FIFO is non-empty, so the most urgent
+// ready entity is the head of FIFO countr_zero(mask): pick-next costs the same with 1 or 10,000
+// ready entities.
+//
+// Costs: push_front/push_back, remove, pop_next, peek_next, highest_level: O(1), no loops.
+// check() walks everything: O(n), for tests and debug checks.
+//
+// The idle thread is never queued: when the queue is empty, the policy hands out the idle
+// thread instead (see policy.h). Level kLevelIdle holds threads that asked for Priority::Idle;
+// they run before the idle thread.
+//
+// No locking: the owner (the Policy, under the scheduler's IrqSpinLock) serialises access.
+#include <stddef.h>
+#include <stdint.h>
+
+#include <bit>
+
+#include "sched/sched_entity.h"
+
+namespace sched {
+
+class RunQueue {
+public:
+    static constexpr uint8_t kNoLevel = 0xff; // highest_level() of an empty queue (outranks nothing)
+
+    RunQueue() = default;
+    RunQueue(const RunQueue&) = delete;
+    RunQueue& operator=(const RunQueue&) = delete;
+
+    // Queue `entity` at its current level(), at the tail / the head of that level's FIFO.
+    // Panics if it is already queued or its level is not a queue level (the idle thread).
+    void push_back(SchedEntity& entity);
+    void push_front(SchedEntity& entity);
+    // Take a queued entity out, wherever it is. Panics if it is not queued here.
+    void remove(SchedEntity& entity);
+
+    // The head of the most urgent non-empty level (nullptr when empty), and taking it out.
+    SchedEntity* peek_next() const
+    {
+        return m_mask ? m_levels[lowest_set_bit()].front() : nullptr;
+    }
+    SchedEntity* pop_next();
+    // The head of one level's FIFO, and taking it out (nullptr when that level is empty).
+    SchedEntity* front(uint8_t level) const { return level < kLevelCount ? m_levels[level].front() : nullptr; }
+    SchedEntity* pop_front(uint8_t level);
+    // The entity queued behind `entity` on the same level (for walks).
+    static SchedEntity* next(const SchedEntity& entity) { return Fifo::next(entity); }
+
+    // The most urgent non-empty level, kNoLevel when empty.
+    uint8_t highest_level() const { return m_mask ? lowest_set_bit() : kNoLevel; }
+    // Bit L set <=> level L non-empty.
+    uint64_t non_empty_mask() const { return m_mask; }
+    bool empty() const { return m_mask == 0; }
+    size_t size() const { return m_size; }
+    size_t size(uint8_t level) const { return level < kLevelCount ? m_levels[level].size() : 0; }
+
+    // Full consistency check (links, per-level sizes, mask, each entity's state and
+    // queued_level). nullptr when consistent, else a description of the first problem.
+    const char* check() const;
+
+private:
+    using Fifo = EntityList<&SchedEntity::m_run_link>;
+
+    uint8_t lowest_set_bit() const { return static_cast<uint8_t>(std::countr_zero(m_mask)); }
+    void insert(SchedEntity& entity, bool at_head);
+
+    Fifo m_levels[kLevelCount];
+    uint64_t m_mask = 0;
+    size_t m_size = 0;
+};
+
+} // namespace sched

@@ -1,0 +1,94 @@
+#pragma once
+// The Loom of Fate: the kernel's preemptive thread scheduler (one CPU).
+//
+//   sched::init();                                    // after the heap and the timer; the caller
+//                                                     // becomes the thread "heartwood"
+//   auto t = sched::spawn(&work, arg, "worker", sched::Priority::Normal);
+//   if (!t) { /* t.error(): out of memory or stack slots */ }
+//   sched::join(*t);                                  // waits, then frees its TCB and stack
+//
+// ## How switching works
+// Every switch is a kernel-stack switch (arch::thread_context_switch) made with the scheduler lock
+// (an IrqSpinLock) held; the thread that resumes releases it with the interrupt state *it* saved.
+//  - Voluntary: yield, sleep_for, join, park, exit switch directly.
+//  - Preemption: the timer tick only accounts (Policy::on_tick charges the tick and decides whether
+//    a switch is due, setting need_resched). At the outermost interrupt exit (arch irq-exit hook)
+//    with preempt_count() == 0 the Loom switches right there, on the interrupted thread's kernel
+//    stack: the interrupt frame stays on that stack and is resumed (iretq) when the thread is
+//    switched back in. With the count above 0 (an IrqSpinLock or PreemptGuard is held) the
+//    request stays pending and preempt_enable() calls the resched hook when the count drops to 0.
+//    So code under those guards is never switched away from midway.
+//  - FPU/SSE state: saved eagerly at every switch (fxsave/fxrstor), see context_switch.S.
+//
+// ## Lifetime
+// Threads end by returning from their entry or calling exit(). join() (once per thread) waits for
+// the end and frees everything: the Thread (ObjectCache "thread"), its kernel stack frames and
+// their mapping. A detach()ed thread is freed by the reaper (the idle thread) after it exits.
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/expected.h"
+#include "sched/thread.h"
+#include "sched/thread_state.h"
+
+namespace sched {
+
+enum class SpawnError : uint8_t {
+    NotInitialized,
+    OutOfMemory,     // no memory for the Thread or its stack frames
+    NoStackSlot,     // the kernel-stack area is full
+    InvalidArgument, // null entry
+};
+const char* to_string(SpawnError error);
+
+// Sets up the Loom: FPU/SSE and the kernel-stack area, the thread cache, the calling code as
+// thread "heartwood" (Normal priority), the idle thread, and the tick / irq-exit / resched /
+// owner-name hooks. Needs mm::init_heap and kernel::time::init; interrupts may be on or off.
+void init();
+bool initialized();
+
+// Creates a Ready thread running entry(arg). `name` is copied (truncated to 31 characters).
+// `quantum_ticks` 0 means the default (kDefaultQuantumMs worth of ticks). A new thread that
+// outranks the caller runs before spawn returns (when the caller is preemptible).
+lib::Expected<Thread*, SpawnError> spawn(ThreadEntry entry, void* arg, const char* name,
+                                         Priority priority = Priority::Normal, uint32_t quantum_ticks = 0);
+
+// Ends the calling thread. Not for the boot thread or the idle thread.
+[[noreturn]] void exit();
+// Waits until `thread` has exited, then frees it. Each thread is joined at most once and must not
+// be detached; a thread cannot join itself.
+void join(Thread* thread);
+// `thread` frees itself (through the reaper) when it exits; it must not be joined afterwards.
+void detach(Thread* thread);
+// Gives up the CPU to threads at the same or a more urgent level.
+void yield();
+// Sleeps at least `ms` milliseconds (rounded up to whole ticks; woken at the tick that ends it).
+void sleep_for(uint64_t ms);
+void sleep_ticks(uint64_t ticks);
+// Changes a thread's base priority (takes effect immediately, preempting if it should).
+void set_priority(Thread* thread, Priority priority);
+// The running thread (nullptr before init()).
+Thread* current();
+
+// Minimal blocking for the sync primitives: park() blocks the caller until unpark(it) (returns at
+// once if an unpark already arrived since the last park: one token, so no wake-up is lost).
+void park();
+void unpark(Thread* thread);
+
+inline constexpr uint32_t kDefaultQuantumMs = 10;
+
+// Whole-Loom counters (a consistent copy, taken with interrupts off).
+struct SchedulerCounters {
+    uint64_t context_switches = 0;
+    uint64_t voluntary_switches = 0;
+    uint64_t involuntary_switches = 0;
+    uint64_t irq_exit_switches = 0;    // preemptions done at interrupt exit
+    uint64_t deferred_switches = 0;    // preemptions done by preempt_enable (deferred)
+    uint64_t threads_spawned = 0;
+    uint64_t threads_reaped = 0;
+    uint64_t threads_live = 0;         // incl. heartwood and idle
+    uint64_t idle_ticks = 0;
+};
+SchedulerCounters counters();
+
+} // namespace sched
