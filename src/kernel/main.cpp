@@ -12,6 +12,8 @@
 #include "kernel/multiboot2.h"
 #include "kernel/panic.h"
 #include "kernel/runtime.h"
+#include "kernel/stats.h"
+#include "kernel/stress.h"
 #include "kernel/test_mode.h"
 #include "kernel/time.h"
 #include "lib/log.h"
@@ -78,6 +80,12 @@ void print_welcome()
     lib::log::info("Mana Pool: {} MiB usable in {} memory regions", g_boot_info.usable_bytes() >> 20,
                    g_boot_info.memory_region_count);
     lib::log::info("Attunement: {} timer at {} Hz", arch::system_timer().name(), time::hz());
+    // Live figures, copied with interrupts briefly off (never blocking on the timer): see stats.h.
+    static stats::Snapshot snapshot; // ~7 KiB, kept off the boot stack
+    stats::take_snapshot(snapshot);
+    lib::log::print("\n  The Heartwood stirs; this is what it holds:\n");
+    stats::print_snapshot(snapshot, stats::Layout::Welcome);
+    lib::log::print("\n");
 }
 
 // What the Mana Pool holds for others: heap bytes handed out, and frames used outside the heap.
@@ -110,15 +118,15 @@ MemoryFootprint memory_footprint()
     arch::qemu_exit(passed ? kExitPass : kExitFail);
 }
 
-[[noreturn]] void idle_loop()
+[[noreturn]] void console_echo_loop()
 {
     lib::log::print("\nThe Heartwood is awake. Keys typed on the serial console are echoed here;\n"
                     "the Eldarin shell will listen on this line.\n");
     for (;;) {
         const int byte = drivers::console_read_byte();
         if (byte < 0) {
-            // Sleep until the next interrupt; the timer wakes us at least once a tick.
-            asm volatile("hlt");
+            // Serial input is polled: rest a tick so the Loom's idle thread (and its hlt) has the CPU.
+            sched::sleep_ticks(1);
             continue;
         }
         const char c = byte == '\r' ? '\n' : static_cast<char>(byte);
@@ -156,6 +164,7 @@ extern "C" [[noreturn]] void kernel_main(uint32_t multiboot_magic, uint64_t mult
     arch::interrupts_enable();
     print_welcome();
 
+    if (g_options.stress_seconds > 0) stress::run_and_exit(g_options.stress_seconds);
     if (g_options.ktest) run_ktests_and_exit();
-    idle_loop();
+    console_echo_loop();
 }

@@ -7,12 +7,6 @@
 
 namespace sched {
 
-Policy::Policy(const PolicyConfig& config) : m_config(config)
-{
-    if (m_config.default_quantum_ticks == 0) m_config.default_quantum_ticks = 1;
-    if (m_config.tick_period_denominator == 0) m_config.tick_period_denominator = 1;
-}
-
 // ---- Helpers ------------------------------------------------------------------------------------
 
 void Policy::require_admitted(const SchedEntity& entity, const char* operation) const
@@ -180,7 +174,8 @@ void Policy::admit(SchedEntity& entity)
 void Policy::set_idle_thread(SchedEntity& entity)
 {
     if (m_idle != nullptr) [[unlikely]]
-        kernel::panic("Loom of Fate: a second idle thread (entity {}; entity {} already is)", entity.m_id, m_idle->m_id);
+        kernel::panic("Loom of Fate: a second idle thread (entity {}; entity {} already is)", entity.m_id,
+                      m_idle->m_id);
     if (entity.m_admitted) [[unlikely]]
         kernel::panic("Loom of Fate: entity {} cannot become the idle thread: already admitted", entity.m_id);
     entity.m_admitted = true;
@@ -473,7 +468,8 @@ const char* Policy::check_invariants() const
     }
     if (m_timers.back() != previous) return "timer queue: tail is not its last entity";
     if (sleepers != m_timers.size()) return "timer queue: size disagrees with its length";
-    if (sleepers != m_by_state[index_of(ThreadState::Sleeping)]) return "counts: Sleeping disagrees with the timer queue";
+    if (sleepers != m_by_state[index_of(ThreadState::Sleeping)])
+        return "counts: Sleeping disagrees with the timer queue";
 
     const bool current_running = m_current != nullptr && m_current->m_state == ThreadState::Running;
     if (m_current != nullptr) {

@@ -40,24 +40,30 @@
 // ## Starvation bound (config.starvation_bound_ticks, default 500 = 500 ms at 1000 Hz; 0 = off)
 // Eligible: a Ready entity whose base priority is not Critical (and not Idle when
 // config.boost_idle_priority is false), not already boosted. On the first tick at which such an
-// entity has been continuously Ready for `bound` ticks (now - ready_since >= bound; ready_since
-// is the tick it last entered the run queue), it is boosted: moved to the TAIL of level Boost
-// (above High, below Critical) with a fresh full quantum. Boosted entities queue FIFO at that
-// level. The boost lasts exactly one turn: it is dropped when the entity's quantum expires
-// (it ran a full quantum) or when it leaves the CPU voluntarily (yield, block, sleep, exit); a
-// preemption by a Critical entity keeps it (back to the head of Boost, quantum kept). Raising
-// the base priority to Critical drops it; other priority changes keep it.
-// Resulting guarantee, for any Ready eligible entity E: E runs within
-//   bound + (B + 1) * Qmax ticks + the CPU time Critical entities take meanwhile,
-// where B is the number of entities boosted before E that are still waiting (B < number of
-// entities) and Qmax the largest quantum. Critical entities are not bounded: nothing preempts
-// them, so Critical work must block regularly.
+// entity has been continuously Ready and eligible for `bound` ticks (now - since >= bound, where
+// `since` is the tick it last entered the run queue, or became eligible through set_priority
+// while queued), it is boosted: moved to the TAIL of level Boost (above High, below Critical)
+// with a fresh full quantum. Boosted entities queue FIFO at that level. The boost lasts exactly
+// one turn: it is dropped when the entity's quantum expires (it ran a full quantum) or when it
+// leaves the CPU voluntarily (yield, block, sleep, exit); a preemption by a Critical entity
+// keeps it (back to the head of Boost, quantum kept). Raising the base priority to Critical
+// drops it; other priority changes keep it.
+// Resulting guarantee, for any Ready eligible entity E (switches taken when requested): E runs
+// within
+//   bound + (B + 1) * Qmax ticks + the CPU time Critical entities take meanwhile
+// of becoming eligible, where B is the number of boosted entities ahead of E when it is boosted
+// (queued at Boost, or running boosted; B < number of entities) and Qmax the largest quantum:
+// each of those runs at most one quantum at Boost before dropping back. Critical entities are
+// not bounded: nothing preempts them, so Critical work must block regularly. (The randomized
+// host test checks this bound at every dispatch.)
 // Eligible entities are also kept on an "age list" in order of entry into the run queue, so
 // finding the starving ones costs O(1) per tick plus O(1) per boost (no scan of the queue).
 //
 // ## Sleeping
 // sleep_until(e, tick) parks e in the timer queue until on_tick(now) with now >= tick: never
-// before its tick, and at that very tick since on_tick runs every tick. The timer queue is a
+// before its tick, and at that very tick since on_tick runs every tick. (So a sleep_for(d ticks)
+// as sleep_until(now() + d) ends between d - 1 and d tick periods later, the current tick being
+// partly over; use now() + d + 1 where at least d full periods are required.) The timer queue is a
 // doubly linked list sorted by wake tick, FIFO among equal ticks. Costs: insertion O(k) in the
 // number k of sleepers due after the new one (the scan starts at the latest deadline, so sleeps
 // of equal length insert in O(1)); waking O(1) each; cancelling (wake, exit) O(1).
@@ -127,7 +133,8 @@ struct PolicyCounters {
 
 class Policy {
 public:
-    explicit Policy(const PolicyConfig& config = {});
+    // constexpr, so the kernel's single instance can be constinit (no constructor ordering).
+    constexpr explicit Policy(const PolicyConfig& config = {}) : m_config(sanitized(config)) {}
     Policy(const Policy&) = delete;
     Policy& operator=(const Policy&) = delete;
 
@@ -209,6 +216,14 @@ public:
 private:
     using AgeList = EntityList<&SchedEntity::m_age_link>;
     using TimerList = EntityList<&SchedEntity::m_timer_link>;
+
+    // A zero quantum or period denominator would make no sense: replace them with 1.
+    static constexpr PolicyConfig sanitized(PolicyConfig config)
+    {
+        if (config.default_quantum_ticks == 0) config.default_quantum_ticks = 1;
+        if (config.tick_period_denominator == 0) config.tick_period_denominator = 1;
+        return config;
+    }
 
     void require_admitted(const SchedEntity& entity, const char* operation) const;
     bool eligible_for_boost(const SchedEntity& entity) const;

@@ -30,7 +30,7 @@ public:
 
     // `quantum_ticks` 0 means "the policy's default", filled in by Policy::admit(). The entity is
     // not part of the Loom until admitted (its state reads Blocked until then).
-    explicit SchedEntity(uint64_t id = 0, Priority priority = Priority::Normal, uint32_t quantum_ticks = 0)
+    constexpr explicit SchedEntity(uint64_t id = 0, Priority priority = Priority::Normal, uint32_t quantum_ticks = 0)
         : m_id(id), m_quantum_ticks(quantum_ticks), m_base_priority(priority), m_level(level_of(priority))
     {
     }

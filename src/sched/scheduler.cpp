@@ -440,11 +440,11 @@ void unpark(Thread* thread)
     }
 }
 
-SchedulerCounters counters()
+namespace {
+
+// Lock held.
+void fill_counters_locked(SchedulerCounters& out)
 {
-    SchedulerCounters out;
-    if (!g_initialized) return out;
-    auto guard = g_lock.lock();
     const PolicyCounters& c = policy().counters();
     out.context_switches = c.context_switches;
     out.voluntary_switches = c.voluntary_switches;
@@ -455,7 +455,31 @@ SchedulerCounters counters()
     out.threads_reaped = g_reaped;
     out.threads_live = g_live;
     out.idle_ticks = c.idle_ticks;
+}
+
+} // namespace
+
+SchedulerCounters counters()
+{
+    SchedulerCounters out;
+    if (!g_initialized) return out;
+    auto guard = g_lock.lock();
+    fill_counters_locked(out);
     return out;
+}
+
+bool sample(LoomSample& out, ThreadVisitor visit, void* context)
+{
+    if (!g_initialized) return false;
+    auto guard = g_lock.lock();
+    out.now_ticks = policy().now();
+    fill_counters_locked(out.counters);
+    out.counts = policy().counts();
+    out.policy = policy().counters();
+    if (visit != nullptr)
+        for (Thread* t = g_all; t != nullptr; t = A::all_next(*t))
+            visit(*t, context);
+    return true;
 }
 
 } // namespace sched

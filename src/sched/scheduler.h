@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "lib/expected.h"
+#include "sched/policy.h"
 #include "sched/thread.h"
 #include "sched/thread_state.h"
 
@@ -90,5 +91,20 @@ struct SchedulerCounters {
     uint64_t idle_ticks = 0;
 };
 SchedulerCounters counters();
+
+// One consistent look at the whole Loom for the statistics snapshot (kernel/stats.h): the
+// counters, the policy's counts and event counters, and every live thread (exited but not yet
+// reaped ones included), all under a single acquisition of the scheduler lock, so nothing can
+// change in between. visit(thread, context) runs with that lock held and interrupts off: it must
+// only copy (no blocking, allocating, logging, or locks of rank <= LockRank::kScheduler).
+struct LoomSample {
+    uint64_t now_ticks = 0; // the policy's clock (the last tick it saw)
+    SchedulerCounters counters;
+    PolicyCounts counts;
+    PolicyCounters policy;
+};
+using ThreadVisitor = void (*)(const Thread& thread, void* context);
+// false (out left as is, nothing visited) before init().
+bool sample(LoomSample& out, ThreadVisitor visit, void* context);
 
 } // namespace sched

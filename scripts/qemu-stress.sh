@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Boots the kernel with `stress=<seconds>` under QEMU and judges it like the ktests; used by ctest.
+#   scripts/qemu-stress.sh [--elf build/kernel/aethelos.elf] [--seconds 20] [--firmware bios|uefi]
+#                          [--log <serial.log>] [--timeout <s>] [--hz 1000]
+# Builds a temporary ISO (the kernel ELF plus a generated grub.cfg) and hands it to
+# scripts/qemu-test.sh, which passes only on "1 passed, 0 failed" and the isa-debug-exit pass
+# code; the stress run prints "stress: PASS ..." or "stress: FAIL <reason>" before that summary.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+elf="$here/build/kernel/aethelos.elf"; seconds=20; firmware=bios; log=""; timeout_s=""; hz=1000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --elf) elf=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --firmware) firmware=$2; shift 2 ;;
+    --log) log=$2; shift 2 ;;
+    --timeout) timeout_s=$2; shift 2 ;;
+    --hz) hz=$2; shift 2 ;;
+    *) echo "qemu-stress: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+[ -f "$elf" ] || { echo "qemu-stress: kernel '$elf' not found (run: cmake --build build)" >&2; exit 1; }
+[[ "$seconds" =~ ^[0-9]+$ ]] && [ "$seconds" -gt 0 ] || { echo "qemu-stress: --seconds must be > 0" >&2; exit 2; }
+[ -n "$log" ] || log="$here/build/logs/stress-$firmware.log"
+# Boot and wind-down take a few seconds; TCG on a busy machine is slower than real time.
+[ -n "$timeout_s" ] || timeout_s=$(( seconds * 3 + 60 ))
+
+work=$(mktemp -d /tmp/aethelos-stress.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/root/boot/grub"
+cp "$elf" "$work/root/boot/aethelos.elf"
+cat > "$work/root/boot/grub/grub.cfg" <<CFG
+insmod all_video
+set timeout=0
+set default=0
+menuentry "AethelOS stress" {
+    multiboot2 /boot/aethelos.elf stress=$seconds hz=$hz log=info
+    boot
+}
+CFG
+grub-mkrescue -o "$work/stress.iso" "$work/root" > "$work/mkrescue.log" 2>&1 ||
+  { cat "$work/mkrescue.log" >&2; exit 1; }
+
+set +e
+"$here/scripts/qemu-test.sh" --iso "$work/stress.iso" --firmware "$firmware" --log "$log" --timeout "$timeout_s"
+rc=$?
+set -e
+grep -a '^stress: \(PASS\|FAIL\)' "$log" | tail -n 1 || true
+exit $rc
