@@ -7,7 +7,7 @@ CMAKE      ?= cmake
 CTEST      ?= ctest
 GENERATOR  ?= Ninja
 
-.PHONY: all deps configure build iso qemu run run-uefi debug test toolchain clean distclean
+.PHONY: all deps configure build iso qemu run run-uefi debug test toolchain clean distclean bench
 
 all: build
 
@@ -43,6 +43,14 @@ debug: iso
 
 test: build
 	$(CTEST) --test-dir $(BUILD) --output-on-failure -j2 -LE full
+
+# Host benchmarks (Mana Pool, then Loom of Fate): console tables here, Google Benchmark JSON in $(BUILD)/bench/.
+bench: configure
+	$(CMAKE) --build $(BUILD) --target aethelos_bench
+	$(BUILD)/bench/aethelos_bench --benchmark_out=$(BUILD)/bench/mana_pool.json --benchmark_out_format=json $(BENCH_ARGS)
+	$(CMAKE) --build $(BUILD) --target aethelos_sched_bench
+	$(BUILD)/bench/sched/aethelos_sched_bench --benchmark_out=$(BUILD)/bench/loom_of_fate.json --benchmark_out_format=json $(BENCH_ARGS)
+	@echo "JSON: $(BUILD)/bench/mana_pool.json $(BUILD)/bench/loom_of_fate.json"
 
 clean:
 	-$(CMAKE) --build $(BUILD) --target clean

@@ -9,7 +9,8 @@ PACKAGES=(
   libgmp-dev libmpfr-dev libmpc-dev texinfo bison flex patch xz-utils
   grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools
   qemu-system-x86 ovmf
-  catch2 gdb
+  catch2 gdb gcovr
+  libbenchmark-dev libmimalloc-dev libjemalloc-dev libboost-context-dev
 )
 
 missing=()
