@@ -236,7 +236,9 @@ KTEST(sched, sleep_is_accurate_to_one_tick)
     sched::sleep_for(10);
     const uint64_t slept_ns = kernel::time::ticks_to_ns(now_ticks() - start);
     KEXPECT(slept_ns >= 10'000'000);
-    KEXPECT(slept_ns <= 10'000'000 + 2 * kernel::time::tick_period_ns());
+    // Up to three ticks over: 10 ms is a fraction over 10 PIT periods so it rounds up to 11 ticks,
+    // the wake comes on the tick after those, and a tick may slip in before the sleep takes the lock.
+    KEXPECT(slept_ns <= 10'000'000 + 3 * kernel::time::tick_period_ns());
 }
 
 // ---- 500 threads ----
