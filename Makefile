@@ -7,7 +7,7 @@ CMAKE      ?= cmake
 CTEST      ?= ctest
 GENERATOR  ?= Ninja
 
-.PHONY: all deps configure build iso qemu run run-uefi debug test toolchain clean distclean bench
+.PHONY: all deps configure build iso qemu run run-uefi debug test test-asan toolchain clean distclean bench
 
 all: build
 
@@ -52,10 +52,18 @@ bench: configure
 	$(BUILD)/bench/sched/aethelos_sched_bench --benchmark_out=$(BUILD)/bench/loom_of_fate.json --benchmark_out_format=json $(BENCH_ARGS)
 	@echo "JSON: $(BUILD)/bench/mana_pool.json $(BUILD)/bench/loom_of_fate.json"
 
+# Host tests only, built with AddressSanitizer and UBSan in their own tree.
+ASAN_BUILD ?= build-asan
+test-asan: deps
+	$(CMAKE) -S . -B $(ASAN_BUILD) -G $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug -DAETHELOS_BUILD_BENCH=OFF \
+	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+	$(CMAKE) --build $(ASAN_BUILD) --target aethelos_host_tests
+	$(CTEST) --test-dir $(ASAN_BUILD) --output-on-failure -j2 -L host
+
 clean:
 	-$(CMAKE) --build $(BUILD) --target clean
 	rm -rf $(BUILD)/kernel $(BUILD)/logs $(BUILD)/*.iso
 
 # Removes the build tree. The cached toolchain (~/.cache/aethelos) is kept; delete it by hand to force a rebuild.
 distclean:
-	rm -rf $(BUILD) compile_commands.json
+	rm -rf $(BUILD) $(ASAN_BUILD) compile_commands.json
