@@ -16,14 +16,7 @@ void Policy::require_admitted(const SchedEntity& entity, const char* operation) 
                       operation, entity.m_id);
 }
 
-bool Policy::eligible_for_boost(const SchedEntity& entity) const
-{
-    return m_config.starvation_bound_ticks != 0 && !entity.m_boosted && !entity.m_idle_thread
-        && entity.m_base_priority != Priority::Critical
-        && (entity.m_base_priority != Priority::Idle || m_config.boost_idle_priority);
-}
-
-void Policy::set_state(SchedEntity& entity, ThreadState state)
+inline void Policy::set_state(SchedEntity& entity, ThreadState state)
 {
     if (entity.m_admitted) {
         --m_by_state[index_of(entity.m_state)];
@@ -32,26 +25,8 @@ void Policy::set_state(SchedEntity& entity, ThreadState state)
     entity.m_state = state;
 }
 
-void Policy::set_boosted(SchedEntity& entity, bool boosted)
-{
-    if (entity.m_boosted == boosted) return;
-    entity.m_boosted = boosted;
-    if (boosted)
-        ++m_boosted;
-    else
-        --m_boosted;
-}
-
-// Only for entities that are not queued (the level is the queue index).
-void Policy::drop_boost(SchedEntity& entity)
-{
-    if (!entity.m_boosted) return;
-    set_boosted(entity, false);
-    entity.m_level = level_of(entity.m_base_priority);
-}
-
 // The one way into the run queue: head keeps the remaining quantum, tail refills it.
-void Policy::enqueue(SchedEntity& entity, bool at_head)
+inline void Policy::enqueue(SchedEntity& entity, bool at_head)
 {
     if (!at_head) entity.m_remaining_ticks = entity.m_quantum_ticks;
     set_state(entity, ThreadState::Ready);
@@ -64,29 +39,29 @@ void Policy::enqueue(SchedEntity& entity, bool at_head)
 }
 
 // The one way out of the run queue (the caller sets the new state).
-void Policy::dequeue(SchedEntity& entity)
+inline void Policy::dequeue(SchedEntity& entity)
 {
     m_queue.remove(entity);
-    if (entity.m_in_age_list) {
-        m_age.remove(entity);
-        entity.m_in_age_list = false;
-    }
+    age_list_remove(entity);
 }
 
-// A queued entity is on the age list exactly when it is eligible for a boost. Appending stamps
-// the time with now(), which keeps the list sorted by that stamp.
-void Policy::sync_age_list(SchedEntity& entity)
+// A queued entity is on the age list exactly when it is eligible for a boost.
+inline void Policy::sync_age_list(SchedEntity& entity)
 {
     const bool eligible = entity.queued() && eligible_for_boost(entity);
-    if (eligible && !entity.m_in_age_list) {
-        entity.m_age_since = m_now;
-        entity.m_sequence = ++m_sequence;
-        m_age.push_back(entity);
-        entity.m_in_age_list = true;
-    } else if (!eligible && entity.m_in_age_list) {
-        m_age.remove(entity);
-        entity.m_in_age_list = false;
-    }
+    if (eligible && !entity.m_in_age_list)
+        age_list_append(entity);
+    else if (!eligible)
+        age_list_remove(entity);
+}
+
+// Sets need_resched if the run queue holds something more urgent than what runs (or nothing runs).
+inline void Policy::update_resched()
+{
+    const uint8_t top = m_queue.highest_level();
+    if (top == RunQueue::kNoLevel) return;
+    if (m_current == nullptr || m_current->m_state != ThreadState::Running || outranks(top, m_current->m_level))
+        m_need_resched = true;
 }
 
 void Policy::boost(SchedEntity& entity)
@@ -143,15 +118,6 @@ void Policy::leave(SchedEntity& entity, ThreadState state, const char* operation
     if (&entity == m_current) m_need_resched = true;
 }
 
-// Sets need_resched if the run queue holds something more urgent than what runs (or nothing runs).
-void Policy::update_resched()
-{
-    const uint8_t top = m_queue.highest_level();
-    if (top == RunQueue::kNoLevel) return;
-    if (m_current == nullptr || m_current->m_state != ThreadState::Running || outranks(top, m_current->m_level))
-        m_need_resched = true;
-}
-
 // ---- Membership -----------------------------------------------------------------------------------
 
 void Policy::admit(SchedEntity& entity)
@@ -161,6 +127,7 @@ void Policy::admit(SchedEntity& entity)
     if (entity.m_quantum_ticks == 0) entity.m_quantum_ticks = m_config.default_quantum_ticks;
     entity.m_admitted = true;
     entity.m_idle_thread = false;
+    entity.m_boostable = boostable(entity);
     entity.m_boosted = false;
     entity.m_level = level_of(entity.m_base_priority);
     entity.m_state = ThreadState::Ready;
@@ -180,6 +147,7 @@ void Policy::set_idle_thread(SchedEntity& entity)
         kernel::panic("Loom of Fate: entity {} cannot become the idle thread: already admitted", entity.m_id);
     entity.m_admitted = true;
     entity.m_idle_thread = true;
+    entity.m_boostable = false;
     entity.m_boosted = false;
     entity.m_base_priority = Priority::Idle;
     entity.m_level = kIdleThreadLevel;
@@ -313,6 +281,12 @@ void Policy::yield()
     enqueue(*current, false);
 }
 
+SchedEntity* Policy::yield_then_pick_next()
+{
+    yield();
+    return pick_next();
+}
+
 void Policy::block(SchedEntity& entity)
 {
     leave(entity, ThreadState::Blocked, "block");
@@ -361,6 +335,7 @@ void Policy::set_priority(SchedEntity& entity, Priority priority)
     --m_by_priority[index_of(entity.m_base_priority)];
     ++m_by_priority[index_of(priority)];
     entity.m_base_priority = priority;
+    entity.m_boostable = boostable(entity);
     if (priority == Priority::Critical) set_boosted(entity, false);
     const uint8_t level = entity.m_boosted ? kLevelBoost : level_of(priority);
     if (entity.queued()) {
@@ -424,6 +399,8 @@ const char* Policy::check_invariants() const
     size_t eligible = 0;
     for (uint8_t level = 0; level < kLevelCount; ++level) {
         for (const SchedEntity* entity = m_queue.front(level); entity; entity = RunQueue::next(*entity)) {
+            if (entity->m_boostable != boostable(*entity))
+                return "boost: an entity's cached eligibility disagrees with its priority";
             if (entity->m_in_age_list != eligible_for_boost(*entity))
                 return "age list: a queued entity's membership disagrees with its eligibility";
             if ((level == kLevelBoost) != entity->m_boosted) return "boost: level Boost holds a non-boosted entity, "
@@ -439,9 +416,9 @@ const char* Policy::check_invariants() const
 
     size_t age_count = 0;
     const SchedEntity* previous = nullptr;
-    for (const SchedEntity* entity = m_age.front(); entity; entity = AgeList::next(*entity)) {
+    for (const SchedEntity* entity = m_age.front(); entity; entity = m_age.next(*entity)) {
         if (++age_count > eligible) return "age list: longer than the eligible entities (cycle, or not queued)";
-        if (AgeList::prev(*entity) != previous) return "age list: broken prev link";
+        if (m_age.prev(*entity) != previous) return "age list: broken prev link";
         if (!entity->m_in_age_list || !entity->queued()) return "age list: holds an entity that is not queued";
         if (previous && (entity->m_age_since < previous->m_age_since || entity->m_sequence <= previous->m_sequence))
             return "age list: not in order of entry";

@@ -134,7 +134,10 @@ struct PolicyCounters {
 class Policy {
 public:
     // constexpr, so the kernel's single instance can be constinit (no constructor ordering).
-    constexpr explicit Policy(const PolicyConfig& config = {}) : m_config(sanitized(config)) {}
+    constexpr explicit Policy(const PolicyConfig& config = {})
+        : m_config(sanitized(config)), m_boostable_priorities(boostable_priorities(m_config))
+    {
+    }
     Policy(const Policy&) = delete;
     Policy& operator=(const Policy&) = delete;
 
@@ -175,6 +178,13 @@ public:
     // switch is requested; pick_next() gives the CPU back to it if nothing else of its level
     // or above is ready. No-op without a running current entity.
     void yield();
+    // Exactly yield() followed by pick_next() (same result, same counts and statistics, same
+    // run-queue and age-list order), in one step: the kernel's sched::yield(). The common case
+    // (a running entity other than the idle thread) never queues and dequeues the same entity
+    // and leaves the per-state counts alone, since one entity goes Running -> Ready and another
+    // Ready -> Running.
+    // (Inline, below the class: sched::yield() is its one kernel caller.)
+    [[gnu::always_inline]] inline SchedEntity* yield_and_pick_next();
     // Running (the current entity) or Ready -> Blocked, until wake(). Panics from other states
     // and for the idle thread. Blocking the current entity requests a switch.
     void block(SchedEntity& entity);
@@ -214,7 +224,7 @@ public:
     const char* check_invariants() const;
 
 private:
-    using AgeList = EntityList<&SchedEntity::m_age_link>;
+    using AgeList = AgeRing;
     using TimerList = EntityList<&SchedEntity::m_timer_link>;
 
     // A zero quantum or period denominator would make no sense: replace them with 1.
@@ -225,20 +235,44 @@ private:
         return config;
     }
 
+    // Bit index_of(p) set <=> an unboosted, queued entity of base priority p is eligible for a
+    // boost (the config part of eligible_for_boost, computed once).
+    static constexpr uint8_t boostable_priorities(const PolicyConfig& config)
+    {
+        if (config.starvation_bound_ticks == 0) return 0;
+        uint8_t mask = 0;
+        for (unsigned p = 0; p < kPriorityCount; ++p) {
+            const auto priority = static_cast<Priority>(p);
+            if (priority == Priority::Critical) continue;
+            if (priority == Priority::Idle && !config.boost_idle_priority) continue;
+            mask = static_cast<uint8_t>(mask | (1u << p));
+        }
+        return mask;
+    }
+
+    // The small helpers sit on every switch and tick, and the kernel is built without LTO: always
+    // inlined. Those yield_and_pick_next() needs are defined below the class, the rest (inline)
+    // in policy.cpp, their only user.
     void require_admitted(const SchedEntity& entity, const char* operation) const;
-    bool eligible_for_boost(const SchedEntity& entity) const;
-    void set_state(SchedEntity& entity, ThreadState state);
-    void set_boosted(SchedEntity& entity, bool boosted);
-    void drop_boost(SchedEntity& entity);
-    void enqueue(SchedEntity& entity, bool at_head);
-    void dequeue(SchedEntity& entity);
-    void sync_age_list(SchedEntity& entity);
+    [[gnu::always_inline]] inline bool boostable(const SchedEntity& entity) const;
+    [[gnu::always_inline]] inline bool eligible_for_boost(const SchedEntity& entity) const;
+    [[gnu::always_inline]] inline void set_state(SchedEntity& entity, ThreadState state);
+    [[gnu::always_inline]] inline void set_boosted(SchedEntity& entity, bool boosted);
+    [[gnu::always_inline]] inline void drop_boost(SchedEntity& entity);
+    [[gnu::always_inline]] inline void enqueue(SchedEntity& entity, bool at_head);
+    [[gnu::always_inline]] inline void dequeue(SchedEntity& entity);
+    [[gnu::always_inline]] inline void age_list_append(SchedEntity& entity);
+    [[gnu::always_inline]] inline void age_list_remove(SchedEntity& entity);
+    [[gnu::always_inline]] inline void sync_age_list(SchedEntity& entity);
     void boost(SchedEntity& entity);
     void insert_timer(SchedEntity& entity);
     void leave(SchedEntity& entity, ThreadState state, const char* operation);
-    void update_resched();
+    [[gnu::always_inline]] inline void update_resched();
+    // yield_and_pick_next()'s rare cases, literally yield() then pick_next() (out of line).
+    SchedEntity* yield_then_pick_next();
 
     PolicyConfig m_config;
+    uint8_t m_boostable_priorities;
     RunQueue m_queue;
     AgeList m_age;
     TimerList m_timers;
@@ -254,6 +288,101 @@ private:
     uint64_t m_boosted = 0;
     PolicyCounters m_counters;
 };
+
+// ---- Inline: the kernel's yield path (sched::yield() inlines all of it) ----------------------
+
+inline bool Policy::boostable(const SchedEntity& entity) const
+{
+    return !entity.m_idle_thread && ((m_boostable_priorities >> index_of(entity.m_base_priority)) & 1) != 0;
+}
+
+// m_boostable caches boostable(): set wherever the idle flag or the base priority changes.
+inline bool Policy::eligible_for_boost(const SchedEntity& entity) const
+{
+    return !entity.m_boosted && entity.m_boostable;
+}
+
+inline void Policy::set_boosted(SchedEntity& entity, bool boosted)
+{
+    if (entity.m_boosted == boosted) return;
+    entity.m_boosted = boosted;
+    if (boosted)
+        ++m_boosted;
+    else
+        --m_boosted;
+}
+
+// Only for entities that are not queued (the level is the queue index).
+inline void Policy::drop_boost(SchedEntity& entity)
+{
+    if (entity.m_boosted) [[unlikely]] {
+        set_boosted(entity, false);
+        entity.m_level = level_of(entity.m_base_priority);
+    }
+}
+
+// Appending stamps the time with now(), which keeps the list sorted by that stamp.
+inline void Policy::age_list_append(SchedEntity& entity)
+{
+    entity.m_age_since = m_now;
+    entity.m_sequence = ++m_sequence;
+    m_age.push_back(entity);
+    entity.m_in_age_list = true;
+}
+
+inline void Policy::age_list_remove(SchedEntity& entity)
+{
+    if (!entity.m_in_age_list) return;
+    m_age.remove(entity);
+    entity.m_in_age_list = false;
+}
+
+inline SchedEntity* Policy::yield_and_pick_next()
+{
+    SchedEntity* const current = m_current;
+    if (current == nullptr || current->m_state != ThreadState::Running || current->m_idle_thread) [[unlikely]] {
+        return yield_then_pick_next();
+    }
+
+    // yield(): boost dropped, then enqueue() at the tail: fresh quantum, Ready since now, and on
+    // the age list if eligible. pick_next(): it is not running any more, so nothing to requeue;
+    // the most urgent head wins (`current` itself if nothing queued is at its level or above).
+    drop_boost(*current);
+    current->m_remaining_ticks = current->m_quantum_ticks;
+    current->m_ready_since = m_now;
+    const bool eligible = eligible_for_boost(*current);
+    SchedEntity* const next = m_queue.push_back_pop_next(*current);
+    m_need_resched = false; // set by yield(), cleared by pick_next()
+
+    if (next == current) {
+        // Appended to the age list and taken off again: only the stamps remain. Running -> Ready
+        // -> Running leaves the per-state counts as they were. Not a switch.
+        if (eligible) {
+            current->m_age_since = m_now;
+            current->m_sequence = ++m_sequence;
+        }
+        return current;
+    }
+
+    // The same age-list order as appending `current` first and then taking `next` off.
+    age_list_remove(*next);
+    if (eligible) [[likely]] // every priority but Critical, by default
+        age_list_append(*current);
+    // One Running -> Ready and one Ready -> Running: the per-state counts stay as they are.
+    current->m_state = ThreadState::Ready;
+    next->m_state = ThreadState::Running;
+
+    ++current->m_voluntary;
+    ++m_counters.voluntary_switches;
+    // `next` was queued, so it is not the idle thread.
+    const uint64_t waited = m_now - next->m_ready_since;
+    next->m_total_wait += waited;
+    if (waited > next->m_max_wait) next->m_max_wait = waited;
+    ++next->m_runs;
+    ++m_counters.context_switches;
+    m_current = next;
+    return next;
+}
 
 // ---- Fairness ("Harmony") -------------------------------------------------------------------
 // Jain's fairness index of a set of CPU times x_1..x_n:

@@ -4,49 +4,20 @@
 
 namespace sched {
 
-void RunQueue::insert(SchedEntity& entity, bool at_head)
+void RunQueue::panic_queued_twice(const SchedEntity& entity)
 {
-    const uint8_t level = entity.m_level;
-    if (entity.m_queue_level != SchedEntity::kNotQueued) [[unlikely]]
-        kernel::panic("Loom of Fate: entity {} queued twice (already at level {})", entity.m_id, entity.m_queue_level);
-    if (level >= kLevelCount) [[unlikely]]
-        kernel::panic("Loom of Fate: entity {} has no queue level ({}; the idle thread is never queued)",
-                      entity.m_id, level);
-    if (at_head)
-        m_levels[level].push_front(entity);
-    else
-        m_levels[level].push_back(entity);
-    entity.m_queue_level = level;
-    m_mask |= uint64_t { 1 } << level;
-    ++m_size;
+    kernel::panic("Loom of Fate: entity {} queued twice (already at level {})", entity.m_id, entity.m_queue_level);
 }
 
-void RunQueue::push_back(SchedEntity& entity) { insert(entity, false); }
-void RunQueue::push_front(SchedEntity& entity) { insert(entity, true); }
-
-void RunQueue::remove(SchedEntity& entity)
+void RunQueue::panic_no_level(const SchedEntity& entity)
 {
-    const uint8_t level = entity.m_queue_level;
-    if (level >= kLevelCount) [[unlikely]]
-        kernel::panic("Loom of Fate: entity {} removed from the run queue but not queued", entity.m_id);
-    Fifo& fifo = m_levels[level];
-    fifo.remove(entity);
-    if (fifo.empty()) m_mask &= ~(uint64_t { 1 } << level);
-    entity.m_queue_level = SchedEntity::kNotQueued;
-    --m_size;
+    kernel::panic("Loom of Fate: entity {} has no queue level ({}; the idle thread is never queued)", entity.m_id,
+                  entity.m_level);
 }
 
-SchedEntity* RunQueue::pop_front(uint8_t level)
+void RunQueue::panic_not_queued(const SchedEntity& entity)
 {
-    SchedEntity* entity = front(level);
-    if (entity) remove(*entity);
-    return entity;
-}
-
-SchedEntity* RunQueue::pop_next()
-{
-    if (m_mask == 0) return nullptr;
-    return pop_front(lowest_set_bit());
+    kernel::panic("Loom of Fate: entity {} removed from the run queue but not queued", entity.m_id);
 }
 
 const char* RunQueue::check() const

@@ -9,6 +9,8 @@
 // Links: an entity is on at most these lists at once, each with its own link pair:
 //   run link    one FIFO of the run queue         while Ready (except the idle thread, never queued)
 //   age link    the policy's starvation age list  while Ready at a boostable level, not yet boosted
+//               (a ring with a sentinel, AgeRing: it is private to the policy and sits on every
+//               yield, so it trades null-terminated walks for branch-free insert and remove)
 //   timer link  the policy's timer queue          while Sleeping
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +24,12 @@ class SchedEntity;
 struct SchedLink {
     SchedEntity* next = nullptr;
     SchedEntity* prev = nullptr;
+};
+
+// A link of a ring with a sentinel (AgeRing): insert and remove need no null checks.
+struct RingLink {
+    RingLink* next = nullptr;
+    RingLink* prev = nullptr;
 };
 
 class SchedEntity {
@@ -73,9 +81,10 @@ public:
 private:
     friend class RunQueue;
     friend class Policy;
+    friend class AgeRing;
 
     SchedLink m_run_link;
-    SchedLink m_age_link;
+    RingLink m_age_link;
     SchedLink m_timer_link;
 
     uint64_t m_id = 0;
@@ -102,6 +111,7 @@ private:
     uint8_t m_queue_level = kNotQueued;
     bool m_boosted = false;
     bool m_in_age_list = false;
+    bool m_boostable = false; // the policy's cache: not the idle thread, and boosts apply to its base priority
     bool m_idle_thread = false;
     bool m_admitted = false;
 };
@@ -120,8 +130,31 @@ public:
     static SchedEntity* next(const SchedEntity& entity) { return (entity.*Link).next; }
     static SchedEntity* prev(const SchedEntity& entity) { return (entity.*Link).prev; }
 
-    void push_back(SchedEntity& entity) { insert_before(nullptr, entity); }
-    void push_front(SchedEntity& entity) { insert_before(m_head, entity); }
+    // The ends get their own code (no `position` to look at): they sit on every switch.
+    void push_back(SchedEntity& entity)
+    {
+        SchedLink& link = entity.*Link;
+        link.next = nullptr;
+        link.prev = m_tail;
+        if (m_tail)
+            (m_tail->*Link).next = &entity;
+        else
+            m_head = &entity;
+        m_tail = &entity;
+        ++m_size;
+    }
+    void push_front(SchedEntity& entity)
+    {
+        SchedLink& link = entity.*Link;
+        link.prev = nullptr;
+        link.next = m_head;
+        if (m_head)
+            (m_head->*Link).prev = &entity;
+        else
+            m_tail = &entity;
+        m_head = &entity;
+        ++m_size;
+    }
 
     // Inserts before `position`; nullptr means at the back.
     void insert_before(SchedEntity* position, SchedEntity& entity)
@@ -159,13 +192,92 @@ public:
     SchedEntity* pop_front()
     {
         SchedEntity* entity = m_head;
-        if (entity) remove(*entity);
+        if (entity == nullptr) return nullptr;
+        SchedLink& link = entity->*Link;
+        m_head = link.next;
+        if (m_head)
+            (m_head->*Link).prev = nullptr;
+        else
+            m_tail = nullptr;
+        link.next = nullptr; // link.prev already is
+        --m_size;
         return entity;
+    }
+
+    // Exactly pop_front() then push_back(entity) on a non-empty list (a round-robin turn):
+    // returns the old head. `entity` must not be on the list.
+    SchedEntity* rotate_front_to(SchedEntity& entity)
+    {
+        SchedEntity* const head = m_head;
+        SchedLink& head_link = head->*Link;
+        SchedLink& link = entity.*Link;
+        SchedEntity* const second = head_link.next;
+        head_link.next = nullptr; // head_link.prev already is
+        link.next = nullptr;
+        if (second) {
+            (second->*Link).prev = nullptr;
+            m_head = second;
+            link.prev = m_tail;
+            (m_tail->*Link).next = &entity;
+        } else {
+            m_head = &entity;
+            link.prev = nullptr;
+        }
+        m_tail = &entity;
+        return head;
     }
 
 private:
     SchedEntity* m_head = nullptr;
     SchedEntity* m_tail = nullptr;
+    size_t m_size = 0;
+};
+
+// The policy's age list: a doubly linked ring through m_age_link around a sentinel, so that
+// push_back and remove are straight-line code. Same interface as EntityList where the policy
+// uses it (front/back/next/prev give nullptr past the ends), but next/prev need the list. Not
+// copyable or movable (the sentinel points at itself).
+class AgeRing {
+public:
+    constexpr AgeRing() : m_anchor { &m_anchor, &m_anchor } {}
+    AgeRing(const AgeRing&) = delete;
+    AgeRing& operator=(const AgeRing&) = delete;
+
+    SchedEntity* front() const { return entity_of(m_anchor.next); }
+    SchedEntity* back() const { return entity_of(m_anchor.prev); }
+    SchedEntity* next(const SchedEntity& entity) const { return entity_of(entity.m_age_link.next); }
+    SchedEntity* prev(const SchedEntity& entity) const { return entity_of(entity.m_age_link.prev); }
+    size_t size() const { return m_size; }
+    bool empty() const { return m_anchor.next == &m_anchor; }
+
+    void push_back(SchedEntity& entity)
+    {
+        RingLink& link = entity.m_age_link;
+        RingLink* const last = m_anchor.prev;
+        link.next = &m_anchor;
+        link.prev = last;
+        last->next = &link;
+        m_anchor.prev = &link;
+        ++m_size;
+    }
+    // `entity` must be on this ring. Its links are left stale: membership is tracked by the
+    // user (the policy's m_in_age_list), and push_back rewrites both.
+    void remove(SchedEntity& entity)
+    {
+        RingLink& link = entity.m_age_link;
+        link.prev->next = link.next;
+        link.next->prev = link.prev;
+        --m_size;
+    }
+
+private:
+    SchedEntity* entity_of(const RingLink* link) const
+    {
+        if (link == &m_anchor || link == nullptr) return nullptr;
+        return reinterpret_cast<SchedEntity*>(reinterpret_cast<uintptr_t>(link) - offsetof(SchedEntity, m_age_link));
+    }
+
+    RingLink m_anchor;
     size_t m_size = 0;
 };
 

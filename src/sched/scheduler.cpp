@@ -57,8 +57,7 @@ using kernel::sync::LockRank;
 
 // Everything below is guarded by g_lock (interrupts off while held), except where noted.
 constinit IrqSpinLock g_lock { "scheduler", LockRank::kScheduler };
-alignas(Policy) unsigned char g_policy_storage[sizeof(Policy)];
-Policy* g_policy = nullptr;
+alignas(Policy) unsigned char g_policy_storage[sizeof(Policy)]; // constructed by init()
 constinit mm::ObjectCache<Thread> g_threads;
 // The running thread. Written under the lock with interrupts off; read lock-free by current()
 // and the owner-name hook (a word-sized load on the one CPU).
@@ -75,7 +74,8 @@ uint64_t g_irq_exit_switches = 0;
 uint64_t g_deferred_switches = 0;
 bool g_initialized = false;
 
-Policy& policy() { return *g_policy; }
+// A fixed address (no pointer to load on every switch).
+Policy& policy() { return *std::launder(reinterpret_cast<Policy*>(g_policy_storage)); }
 
 // Copies the policy's request into the per-CPU flag the preemption points look at.
 void mirror_resched()
@@ -102,20 +102,33 @@ void unlink_thread(Thread* t)
     --g_live;
 }
 
-// The switch itself. Lock held, interrupts off. The policy decides (and counts); if the winner is
-// another thread, the CPU moves to it, and this returns when `prev` is switched back in. The lock
-// stays held across the switch: the thread that resumes releases it with its own saved state.
-void switch_locked()
+[[noreturn, gnu::cold, gnu::noinline]] void panic_nothing_to_run()
 {
-    Thread* prev = g_current;
-    SchedEntity* picked = policy().pick_next();
+    kernel::panic("Loom of Fate: nothing to run (no idle thread)");
+}
+
+// The switch itself. Lock held, interrupts off. `picked` is what the policy just decided (and
+// counted); if it is another thread than `prev` (the running one), the CPU moves to it, and this
+// returns when `prev` is switched back in. The lock stays held across the switch: the thread that
+// resumes releases it with its own saved state.
+[[gnu::always_inline]] inline void switch_to_locked(Thread* prev, SchedEntity* picked)
+{
     kernel::sync::clear_need_resched();
-    if (picked == nullptr) kernel::panic("Loom of Fate: nothing to run (no idle thread)");
+    if (picked == nullptr) [[unlikely]]
+        panic_nothing_to_run();
     Thread* next = A::from_entity(picked);
     if (next == prev) return;
     g_current = next;
-    if (A::stack(*next).valid()) arch::thread_set_kernel_stack(A::stack(*next).top);
+    if (A::stack(*next).valid()) [[likely]] // all but the boot thread
+        arch::thread_set_kernel_stack(A::stack(*next).top);
     arch::thread_context_switch(A::context(*prev), A::context(*next));
+}
+
+// A switch at a preemption point or after block/sleep/exit: the policy's pick_next() decides.
+void switch_locked()
+{
+    Thread* prev = g_current;
+    switch_to_locked(prev, policy().pick_next());
 }
 
 // Detaches an exited thread from the Loom (lock held); the caller frees it after unlocking.
@@ -269,7 +282,7 @@ void init()
     config.starvation_bound_ticks = ms_to_ticks(500);
     config.tick_period_numerator_ns = kernel::time::tick_period_ns();
     config.tick_period_denominator = 1;
-    g_policy = new (g_policy_storage) Policy(config);
+    new (g_policy_storage) Policy(config);
 
     // The boot flow becomes "heartwood", running on the boot stack (no slot, no guard needed:
     // boot.S gave it one).
@@ -380,10 +393,11 @@ void detach(Thread* thread)
 
 void yield()
 {
-    if (!g_initialized) return;
+    if (!g_initialized) [[unlikely]]
+        return;
     const IrqState state = g_lock.acquire();
-    policy().yield();
-    switch_locked();
+    Thread* prev = g_current;
+    switch_to_locked(prev, policy().yield_and_pick_next()); // = Policy::yield() + pick_next()
     g_lock.release(state);
 }
 

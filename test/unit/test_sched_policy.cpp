@@ -1126,6 +1126,7 @@ struct SimParams {
     bool boost_idle = true;
     bool defer = false;         // sometimes keep need_resched pending for a few ticks
     uint64_t compare_every = 1; // full comparison period (ticks)
+    bool one_step_yield = false; // yielders use yield_and_pick_next(), the kernel's fast path
 };
 
 struct SimResult {
@@ -1301,6 +1302,7 @@ SimResult simulate(const SimParams& params)
         std::string failure;
         const std::string at = " at tick " + std::to_string(t) + " (seed " + std::to_string(params.seed) + ")";
 
+        bool picked = false; // the one-step yield already picked
         // 1. The running entity finished its burst: it sleeps, blocks, yields or exits.
         if (!deferring && ref.current >= 0 && ref.e[ref.current].state == ThreadState::Running
             && burst[ref.current] == 0) {
@@ -1319,8 +1321,19 @@ SimResult simulate(const SimParams& params)
                 ref.block(id);
                 break;
             case Kind::Yielder:
-                policy.yield();
-                ref.yield();
+                if (params.one_step_yield) {
+                    // Must be exactly yield() followed by pick_next().
+                    SchedEntity* a = policy.yield_and_pick_next();
+                    ref.yield();
+                    const long b = ref.pick();
+                    const long ai = a ? static_cast<long>(a->id()) : -1;
+                    picked = true;
+                    if (ai != b)
+                        failure = "yield_and_pick_next chose " + std::to_string(ai) + ", the model " + std::to_string(b);
+                } else {
+                    policy.yield();
+                    ref.yield();
+                }
                 break;
             case Kind::ShortLived:
                 policy.exit(x);
@@ -1329,7 +1342,7 @@ SimResult simulate(const SimParams& params)
                 break;
             }
             burst[id] = new_burst(id);
-            failure = pick_both();
+            if (!picked) failure = pick_both();
         }
 
         // 2. Events from "interrupts" and other CPUs' worth of activity.
@@ -1443,6 +1456,19 @@ TEST_CASE("sched: randomized simulation agrees with the reference model, every s
         CHECK(result.boosts > 0);           // the workload really starves someone
         CHECK(result.dispatch_checks > 0);  // and the bound was checked on boosted dispatches
         CHECK(result.switches > 1000);
+    }
+}
+
+TEST_CASE("sched: the one-step yield agrees with the reference model, every step", "[sched][model]")
+{
+    for (uint64_t seed = 21; seed <= 24; ++seed) {
+        SimParams params;
+        params.seed = seed;
+        params.one_step_yield = true;
+        params.ticks = 5000;
+        params.bound = seed % 2 ? 50 : 0;
+        const SimResult result = simulate(params);
+        CHECK(result.switches > 500);
     }
 }
 

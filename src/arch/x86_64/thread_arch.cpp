@@ -101,10 +101,9 @@ void thread_context_init_current(ThreadContext& context)
     context.sp = 0;
 }
 
-void thread_context_switch(ThreadContext& from, ThreadContext& to)
-{
-    arch_context_switch(&from.sp, to.sp, from.fpu, to.fpu);
-}
+// thread_context_switch(from, to) is defined in context_switch.S (it is arch_context_switch),
+// which addresses the context by these offsets.
+static_assert(offsetof(ThreadContext, sp) == 0 && offsetof(ThreadContext, fpu) == 16);
 
 void thread_set_kernel_stack(uint64_t top) { set_kernel_stack(top); }
 

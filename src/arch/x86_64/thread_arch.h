@@ -36,5 +36,5 @@ inline bool in_kernel_stack_area(uint64_t address)
 
 } // namespace arch
 
-extern "C" void arch_context_switch(uint64_t* save_sp, uint64_t load_sp, void* save_fpu, const void* load_fpu);
+extern "C" void arch_context_switch(arch::ThreadContext* from, arch::ThreadContext* to);
 extern "C" void arch_thread_trampoline();

@@ -10,7 +10,7 @@
 // Yield round trip: heartwood and a partner thread, both Normal, alone in the run queue, yield to
 // each other kRounds times with interrupts disabled in both (so no tick lands in the window). One
 // round trip = two sched::yield() calls and two context switches, everything included: the
-// scheduler lock, Policy::yield + pick_next, the TSS.RSP0 write and arch_context_switch. Note that
+// scheduler lock, Policy::yield_and_pick_next, the TSS.RSP0 write and arch_context_switch. Note that
 // fxsave64/fxrstor64 count as one instruction each: their ~100+ cycles do not show here (the host
 // benchmark bench/sched shows them).
 //
