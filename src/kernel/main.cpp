@@ -12,6 +12,7 @@
 #include "kernel/multiboot2.h"
 #include "kernel/panic.h"
 #include "kernel/runtime.h"
+#include "kernel/shell/shell_kernel.h"
 #include "kernel/stats.h"
 #include "kernel/stress.h"
 #include "kernel/test_mode.h"
@@ -118,22 +119,6 @@ MemoryFootprint memory_footprint()
     arch::qemu_exit(passed ? kExitPass : kExitFail);
 }
 
-[[noreturn]] void console_echo_loop()
-{
-    lib::log::print("\nThe Heartwood is awake. Keys typed on the serial console are echoed here;\n"
-                    "the Eldarin shell will listen on this line.\n");
-    for (;;) {
-        const int byte = drivers::console_read_byte();
-        if (byte < 0) {
-            // Serial input is polled: rest a tick so the Loom's idle thread (and its hlt) has the CPU.
-            sched::sleep_ticks(1);
-            continue;
-        }
-        const char c = byte == '\r' ? '\n' : static_cast<char>(byte);
-        lib::log::write_raw(&c, 1);
-    }
-}
-
 } // namespace
 
 bool test_mode() { return g_test_mode; }
@@ -166,5 +151,8 @@ extern "C" [[noreturn]] void kernel_main(uint32_t multiboot_magic, uint64_t mult
 
     if (g_options.stress_seconds > 0) stress::run_and_exit(g_options.stress_seconds);
     if (g_options.ktest) run_ktests_and_exit();
-    console_echo_loop();
+    // The Eldarin shell takes the serial line (it never ends, so it is not joined). The Heartwood
+    // parks for good, waking only to run `ktest` for the shell on this large boot stack.
+    (void)shell::spawn_shell_thread();
+    shell::serve_heartwood_forever();
 }

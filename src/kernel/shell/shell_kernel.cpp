@@ -1,0 +1,356 @@
+// Eldarin in the kernel: the shell thread and the commands it runs against the Heartwood's APIs.
+#include "kernel/shell/shell_kernel.h"
+
+#include "arch/cpu.h"
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/io.h"
+#include "drivers/console.h"
+#include "kernel/ktest.h"
+#include "kernel/panic.h"
+#include "kernel/shell/command_table.h"
+#include "kernel/shell/eldarin.h"
+#include "kernel/stats.h"
+#include "kernel/time.h"
+#include "lib/log.h"
+#include "mm/frames.h"
+#include "mm/kmalloc.h"
+#include "sched/scheduler.h"
+#include "sync/preempt.h"
+
+#include <atomic>
+
+namespace kernel::shell {
+
+namespace {
+
+// Every console: lib::log's raw path (serial and the VGA screen).
+struct ConsoleSink final : lib::FormatSink {
+    void write(const char* s, size_t n) override { lib::log::write_raw(s, n); }
+};
+
+// Large results live in static storage: the shell thread's stack is 16 KiB and only the shell
+// thread uses these.
+stats::Snapshot g_snapshot;
+mm::HeapStats g_heap_stats;
+
+bool parse_number(lib::StringView text, uint64_t max, uint64_t& out)
+{
+    auto value = lib::parse_u64(text);
+    if (!value || *value > max) return false;
+    out = *value;
+    return true;
+}
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool equals_ignore_case(lib::StringView a, const char* b)
+{
+    const lib::StringView bv(b);
+    if (a.size() != bv.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(bv[i])) return false;
+    return true;
+}
+
+// "high", "High", or its number 0..4 (0 = Critical).
+bool parse_priority(lib::StringView text, sched::Priority& out)
+{
+    for (unsigned i = 0; i < sched::kPriorityCount; ++i) {
+        const auto priority = static_cast<sched::Priority>(i);
+        if (equals_ignore_case(text, sched::priority_name(priority))) {
+            out = priority;
+            return true;
+        }
+    }
+    uint64_t number = 0;
+    if (!parse_number(text, sched::kPriorityCount - 1, number)) return false;
+    out = static_cast<sched::Priority>(number);
+    return true;
+}
+
+CommandStatus cmd_help(const Args& args, lib::FormatSink& out);
+
+CommandStatus cmd_echo(const Args& args, lib::FormatSink& out)
+{
+    for (size_t i = 1; i < args.count(); ++i) {
+        if (i > 1) out.write(" ", 1);
+        out.write(args[i].data(), args[i].size());
+    }
+    out.write("\n", 1);
+    return CommandStatus::Ok;
+}
+
+CommandStatus cmd_clear(const Args& args, lib::FormatSink& out)
+{
+    if (args.count() != 1) return CommandStatus::Usage;
+    out.write(kClearScreen, lib::StringView(kClearScreen).size());
+    return CommandStatus::Ok;
+}
+
+CommandStatus cmd_uptime(const Args& args, lib::FormatSink& out)
+{
+    if (args.count() != 1) return CommandStatus::Usage;
+    const uint64_t ns = time::uptime_ns();
+    const uint64_t total_ms = ns / 1'000'000;
+    const uint64_t seconds = total_ms / 1000;
+    lib::format_to(out, "up {}:{:02}:{:02}.{:03} ({} ticks at {} Hz)\n", seconds / 3600, (seconds / 60) % 60,
+                   seconds % 60, total_ms % 1000, time::ticks(), time::hz());
+    return CommandStatus::Ok;
+}
+
+CommandStatus cmd_stats(const Args& args, lib::FormatSink& out)
+{
+    if (args.count() != 1) return CommandStatus::Usage;
+    stats::take_snapshot(g_snapshot);
+    stats::format_snapshot(out, g_snapshot, stats::Layout::Full);
+    return CommandStatus::Ok;
+}
+
+CommandStatus cmd_threads(const Args& args, lib::FormatSink& out)
+{
+    if (args.count() != 1) return CommandStatus::Usage;
+    stats::take_snapshot(g_snapshot);
+    stats::format_thread_table(out, g_snapshot);
+    return CommandStatus::Ok;
+}
+
+void format_order_row(lib::FormatSink& out, const char* label, const int32_t* values, unsigned count)
+{
+    lib::format_to(out, "  {:<8}", label);
+    for (unsigned i = 0; i < count; ++i) lib::format_to(out, "{:>6}", values[i]);
+    out.write("\n", 1);
+}
+
+CommandStatus cmd_mem(const Args& args, lib::FormatSink& out)
+{
+    if (args.count() != 1) return CommandStatus::Usage;
+    const mm::FrameStats frames = mm::frames_stats();
+    lib::format_to(out, "Mana Pool frames (KiB): {} managed, {} used (peak {}), {} free\n",
+                   frames.bytes_total >> 10, frames.bytes_used >> 10, frames.peak_bytes_used >> 10,
+                   frames.bytes_free >> 10);
+    lib::format_to(out, "  zones: {}, metadata: {} KiB; {} allocations, {} frees, {} failed\n", frames.zone_count,
+                   frames.metadata_bytes >> 10, frames.allocations, frames.frees, frames.failed_allocations);
+    lib::format_to(out, "frames buddyinfo (order k = 4 KiB << k) and fragmentation index (thousandths;\n"
+                        "-1000: a block of that order is free, near 1000: free memory too fragmented):\n");
+    lib::format_to(out, "  {:<8}", "order");
+    for (unsigned i = 0; i < mm::kFrameOrders; ++i) lib::format_to(out, "{:>6}", i);
+    out.write("\n", 1);
+    lib::format_to(out, "  {:<8}", "free");
+    for (unsigned i = 0; i < mm::kFrameOrders; ++i) lib::format_to(out, "{:>6}", frames.free_blocks[i]);
+    out.write("\n", 1);
+    format_order_row(out, "frag", frames.fragmentation_index, mm::kFrameOrders);
+
+    mm::heap_stats(g_heap_stats);
+    const mm::HeapStats& heap = g_heap_stats;
+    lib::format_to(out, "Mana Pool heap: {} KiB held (peak {} pages), {} KiB used (peak {} KiB)\n",
+                   heap.bytes_total >> 10, heap.peak_pages_held, heap.bytes_used >> 10, heap.peak_bytes_used >> 10);
+    lib::format_to(out, "  {} allocations, {} frees, {} failed; watermarks: low {} pages, min {} pages\n",
+                   heap.allocations, heap.frees, heap.failed_allocations, heap.low_watermark_pages,
+                   heap.min_watermark_pages);
+    lib::format_to(out, "  medium: {} chunks, {} KiB used of {} KiB; large: {} blocks, {} KiB\n", heap.chunks,
+                   heap.medium_bytes_used >> 10, heap.medium_bytes_total >> 10, heap.large_blocks,
+                   heap.large_bytes >> 10);
+    // slabinfo: only the caches that hold slabs or have ever been used, to stay on one screen.
+    lib::format_to(out, "slabinfo (caches in use; {} in all):\n", heap.cache_count);
+    lib::format_to(out, "  {:<20}{:>9}{:>9}{:>6}{:>6}{:>7}{:>10}{:>10}\n", "cache", "active", "total", "size",
+                   "pgs", "slabs", "allocs", "frees");
+    unsigned quiet = 0;
+    for (unsigned i = 0; i < heap.cache_count && i < mm::kHeapMaxCacheRows; ++i) {
+        const mm::HeapCacheRow& row = heap.caches[i];
+        if (row.slabs == 0 && row.allocations == 0) {
+            ++quiet;
+            continue;
+        }
+        lib::format_to(out, "  {:<20}{:>9}{:>9}{:>6}{:>6}{:>7}{:>10}{:>10}\n", static_cast<const char*>(row.name),
+                       row.active_objects, row.total_objects, row.object_size, row.pages_per_slab, row.slabs,
+                       row.allocations, row.frees);
+    }
+    if (quiet > 0) lib::format_to(out, "  ({} unused caches not shown)\n", quiet);
+    return CommandStatus::Ok;
+}
+
+CommandStatus cmd_harmony(const Args& args, lib::FormatSink& out)
+{
+    if (args.count() != 1) return CommandStatus::Usage;
+    stats::take_snapshot(g_snapshot);
+    char percent[8];
+    lib::format_to(out, "Harmony: {} over {} threads\n",
+                   stats::ppm_to_percent(percent, sizeof(percent), g_snapshot.harmony_ppm), g_snapshot.harmony_threads);
+    for (unsigned i = 0; i < sched::kPriorityCount; ++i) {
+        if (g_snapshot.harmony_members[i] < 2) continue;
+        lib::format_to(out, "  {:<8} {:>6} ({} threads)\n", sched::priority_name(static_cast<sched::Priority>(i)),
+                       stats::ppm_to_percent(percent, sizeof(percent), g_snapshot.harmony_by_priority_ppm[i]),
+                       g_snapshot.harmony_members[i]);
+    }
+    lib::format_to(out,
+                   "Harmony is Jain's fairness index, (sum x)^2 / (n * sum x^2), of the CPU time of\n"
+                   "the threads that are ready or running, compared only among threads of the same\n"
+                   "priority (a High thread is meant to get more than a Normal one). 100% means\n"
+                   "every thread got an equal share; 1/n means one thread got everything. The\n"
+                   "figure is the member-weighted mean over priorities with at least two such\n"
+                   "threads (100% when none has two), using lifetime CPU time, so it is most\n"
+                   "telling for threads that have competed for about the same time.\n");
+    return CommandStatus::Ok;
+}
+
+struct FindThread {
+    uint64_t id;
+    sched::Thread* found;
+};
+
+void find_thread_visitor(const sched::Thread& thread, void* context)
+{
+    auto* find = static_cast<FindThread*>(context);
+    if (thread.id() == find->id) find->found = const_cast<sched::Thread*>(&thread);
+}
+
+CommandStatus cmd_nice(const Args& args, lib::FormatSink& out)
+{
+    uint64_t id = 0;
+    sched::Priority priority = sched::Priority::Normal;
+    if (args.count() != 3 || !parse_number(args[1], UINT64_MAX, id) || !parse_priority(args[2], priority))
+        return CommandStatus::Usage;
+    // With preemption off no other thread runs, so none can exit or be reaped (the reaper is the
+    // idle thread) between finding the thread and changing it.
+    sync::PreemptGuard no_preemption;
+    FindThread find{ id, nullptr };
+    sched::LoomSample sample;
+    (void)sched::sample(sample, &find_thread_visitor, &find);
+    if (find.found == nullptr || find.found->state() == sched::ThreadState::Exited) {
+        lib::format_to(out, "nice: no live thread with id {}\n", id);
+        return CommandStatus::Failed;
+    }
+    if (find.found->is_idle()) {
+        lib::format_to(out, "nice: the idle thread keeps its place below every priority\n");
+        return CommandStatus::Failed;
+    }
+    const sched::Priority old = find.found->priority();
+    sched::set_priority(find.found, priority);
+    lib::format_to(out, "thread {} '{}': {} -> {}\n", id, find.found->name(), sched::priority_name(old),
+                   sched::priority_name(priority));
+    return CommandStatus::Ok;
+}
+
+CommandStatus cmd_rest(const Args& args, lib::FormatSink&)
+{
+    uint64_t ms = 0;
+    if (args.count() != 2 || !parse_number(args[1], 3'600'000, ms)) return CommandStatus::Usage;
+    sched::sleep_for(ms);
+    return CommandStatus::Ok;
+}
+
+// `ktest` runs the cases on the Heartwood (boot) thread, not on the shell's: the cases were written
+// for it, its large boot stack (some keep multi-KiB statistics on the stack, more than a 16 KiB
+// thread stack holds beneath the shell's own frames) and its Normal priority (some yield to Normal
+// workers they wait for). The shell parks until the Heartwood reports back.
+struct KtestRequest {
+    char filter[kLineCapacity + 1] = {};
+    bool has_filter = false;
+    sched::Thread* requester = nullptr;
+    ktest::Summary summary;
+    std::atomic<bool> pending{ false };
+    std::atomic<bool> done{ false };
+};
+KtestRequest g_ktest;
+std::atomic<sched::Thread*> g_heartwood{ nullptr };
+
+CommandStatus cmd_ktest(const Args& args, lib::FormatSink& out)
+{
+    if (args.count() > 2) return CommandStatus::Usage;
+    sched::Thread* heartwood = g_heartwood.load(std::memory_order_acquire);
+    if (heartwood == nullptr) {
+        lib::format_to(out, "ktest: the Heartwood thread is not serving test runs\n");
+        return CommandStatus::Failed;
+    }
+    g_ktest.has_filter = args.count() == 2;
+    lib::copy_string(g_ktest.filter, sizeof(g_ktest.filter), args[1]);
+    g_ktest.requester = sched::current();
+    g_ktest.done.store(false, std::memory_order_relaxed);
+    g_ktest.pending.store(true, std::memory_order_release);
+    sched::unpark(heartwood);
+    while (!g_ktest.done.load(std::memory_order_acquire)) sched::park();
+    const ktest::Summary summary = g_ktest.summary;
+    lib::format_to(out, "ktest: {} passed, {} failed, {} skipped\n", summary.passed, summary.failed, summary.skipped);
+    return summary.failed == 0 ? CommandStatus::Ok : CommandStatus::Failed;
+}
+
+CommandStatus cmd_panic(const Args& args, lib::FormatSink&)
+{
+    if (args.count() != 1) return CommandStatus::Usage;
+    panic("deliberate panic from the Eldarin shell");
+}
+
+CommandStatus cmd_reboot(const Args& args, lib::FormatSink& out)
+{
+    if (args.count() != 1) return CommandStatus::Usage;
+    lib::format_to(out, "The Heartwood rests and wakes anew (rebooting)...\n");
+    arch::interrupts_disable();
+    // The 8042 keyboard controller's reset line: wait for its input buffer to drain, pulse it.
+    for (int i = 0; i < 100'000 && (arch::inb(0x64) & 0x02) != 0; ++i) arch::io_wait();
+    arch::outb(0x64, 0xFE);
+    for (int i = 0; i < 100'000; ++i) arch::io_wait();
+    // No 8042 (or it ignored us): an empty IDT turns the next exception into a triple fault.
+    const arch::DescriptorTablePointer empty_idt{ 0, 0 };
+    asm volatile("lidt %0\n\tint3" : : "m"(empty_idt) : "memory");
+    arch::halt_forever();
+}
+
+const Command kCommands[] = {
+    { "help", nullptr, "help [command]", "lists the commands, or shows one command's usage", cmd_help },
+    { "echo", nullptr, "echo [text...]", "prints its arguments", cmd_echo },
+    { "clear", nullptr, "clear", "clears the screen (Ctrl-L also does)", cmd_clear },
+    { "uptime", nullptr, "uptime", "time since boot", cmd_uptime },
+    { "stats", nullptr, "stats", "the whole statistics snapshot", cmd_stats },
+    { "threads", "ps", "threads", "the Loom of Fate's threads as a table", cmd_threads },
+    { "mem", nullptr, "mem", "Mana Pool: frames buddyinfo, heap slabinfo, watermarks", cmd_mem },
+    { "harmony", nullptr, "harmony", "Jain's fairness index, explained", cmd_harmony },
+    { "nice", nullptr, "nice <id> <critical|high|normal|low|idle>", "changes a thread's priority", cmd_nice },
+    { "rest", nullptr, "rest <ms>", "the shell sleeps for <ms> milliseconds", cmd_rest },
+    { "ktest", nullptr, "ktest [filter]", "runs the in-kernel tests (glob filter on suite.name)", cmd_ktest },
+    { "panic", nullptr, "panic", "panics the kernel on purpose (for testing)", cmd_panic },
+    { "reboot", nullptr, "reboot", "restarts the machine", cmd_reboot },
+};
+constexpr CommandTable kTable(kCommands, sizeof(kCommands) / sizeof(kCommands[0]));
+
+CommandStatus cmd_help(const Args& args, lib::FormatSink& out) { return print_help(kTable, args, out); }
+
+ConsoleSink g_console;
+Eldarin g_shell(kTable, g_console);
+
+void shell_main(void*)
+{
+    lib::log::print("\nEldarin listens. Type 'help' for the commands; Tab completes, Up/Down recall.\n");
+    g_shell.print_prompt();
+    for (;;) {
+        const int byte = drivers::console_read_byte();
+        if (byte < 0) {
+            // Serial input is polled: rest a tick so lower priorities (and the idle hlt) get the CPU.
+            sched::sleep_ticks(1);
+            continue;
+        }
+        g_shell.feed(static_cast<uint8_t>(byte));
+    }
+}
+
+} // namespace
+
+[[noreturn]] void serve_heartwood_forever()
+{
+    g_heartwood.store(sched::current(), std::memory_order_release);
+    for (;;) {
+        sched::park();
+        if (!g_ktest.pending.exchange(false, std::memory_order_acquire)) continue;
+        g_ktest.summary = ktest::run_all(g_ktest.has_filter ? g_ktest.filter : nullptr);
+        g_ktest.done.store(true, std::memory_order_release);
+        sched::unpark(g_ktest.requester);
+    }
+}
+
+sched::Thread* spawn_shell_thread()
+{
+    auto thread = sched::spawn(&shell_main, nullptr, "eldarin", sched::Priority::High);
+    if (!thread) panic("cannot start the Eldarin shell thread: {}", sched::to_string(thread.error()));
+    return *thread;
+}
+
+} // namespace kernel::shell
