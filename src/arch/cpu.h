@@ -4,13 +4,20 @@
 // for the host tests.
 #include <stdint.h>
 
+#if defined(__AETHELOS_KERNEL__)
+#include "arch/x86_64/cpu_inline.h"
+#endif
+
 namespace arch {
 
 // Local interrupt flag (IF on x86_64). On the host it is a per-thread flag that starts disabled,
-// like a CPU out of reset.
+// like a CPU out of reset. The kernel's bodies are inline (arch/x86_64/cpu_inline.h, included
+// below); the host's live in src/arch/host/cpu.cpp.
+#if !defined(__AETHELOS_KERNEL__)
 bool interrupts_enabled();
 void interrupts_disable();
 void interrupts_enable();
+#endif
 
 // Enables interrupts and sleeps until one arrives, with no window in between in which a wake-up
 // could be lost (x86_64: `sti; hlt`). Interrupts stay enabled afterwards.

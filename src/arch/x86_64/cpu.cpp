@@ -3,12 +3,6 @@
 
 namespace arch {
 
-bool interrupts_enabled() { return (read_rflags() & kRflagsInterrupt) != 0; }
-
-// The "memory" clobbers keep the compiler from moving memory accesses across the flag change.
-void interrupts_disable() { asm volatile("cli" : : : "memory"); }
-void interrupts_enable() { asm volatile("sti" : : : "memory"); }
-
 // `sti` takes effect after the next instruction, so no interrupt can slip in before `hlt`.
 void wait_for_interrupt() { asm volatile("sti; hlt" : : : "memory"); }
 
