@@ -426,6 +426,26 @@ void set_priority(Thread* thread, Priority priority)
     mirror_resched();
 }
 
+void set_quantum(Thread* thread, uint32_t quantum_ticks)
+{
+    if (thread == nullptr || thread == g_idle) return;
+    auto guard = g_lock.lock();
+    if (thread->state() == ThreadState::Exited) return;
+    policy().set_quantum(A::entity(*thread), quantum_ticks);
+}
+
+size_t set_quantum_all(uint32_t quantum_ticks)
+{
+    auto guard = g_lock.lock();
+    size_t changed = 0;
+    for (Thread* t = g_all; t != nullptr; t = A::all_next(*t)) {
+        if (t == g_idle || t->state() == ThreadState::Exited) continue;
+        policy().set_quantum(A::entity(*t), quantum_ticks);
+        ++changed;
+    }
+    return changed;
+}
+
 void park()
 {
     Thread* self = require_current("park");

@@ -68,6 +68,11 @@ void sleep_for(uint64_t ms);
 void sleep_ticks(uint64_t ticks);
 // Changes a thread's base priority (takes effect immediately, preempting if it should).
 void set_priority(Thread* thread, Priority priority);
+// Sets a thread's quantum in ticks (0 = the default); the remaining quantum is clamped to it,
+// otherwise it takes effect at the next refill. Ignored for the idle thread and exited threads.
+void set_quantum(Thread* thread, uint32_t quantum_ticks);
+// The same for every live thread except idle (one lock acquisition); returns how many changed.
+size_t set_quantum_all(uint32_t quantum_ticks);
 // The running thread (nullptr before init()).
 Thread* current();
 

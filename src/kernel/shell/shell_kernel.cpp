@@ -11,6 +11,7 @@
 #include "kernel/shell/eldarin.h"
 #include "kernel/stats.h"
 #include "kernel/time.h"
+#include "kernel/workloads.h"
 #include "lib/log.h"
 #include "mm/frames.h"
 #include "mm/kmalloc.h"
@@ -231,6 +232,68 @@ CommandStatus cmd_nice(const Args& args, lib::FormatSink& out)
     return CommandStatus::Ok;
 }
 
+// `quantum <id|all> <ms>`: ms are converted to ticks at the current rate (at least one tick).
+CommandStatus cmd_quantum(const Args& args, lib::FormatSink& out)
+{
+    uint64_t ms = 0;
+    if (args.count() != 3 || !parse_number(args[2], 10'000, ms) || ms == 0) return CommandStatus::Usage;
+    const bool all = args[1] == lib::StringView("all");
+    uint64_t id = 0;
+    if (!all && !parse_number(args[1], UINT64_MAX, id)) return CommandStatus::Usage;
+    uint64_t ticks = ms * time::hz() / 1000;
+    if (ticks == 0) ticks = 1;
+    if (all) {
+        const size_t changed = sched::set_quantum_all(static_cast<uint32_t>(ticks));
+        lib::format_to(out, "quantum: {} threads now get {} ms ({} ticks at {} Hz)\n", changed, ms, ticks, time::hz());
+        return CommandStatus::Ok;
+    }
+    // As in `nice`: with preemption off the thread cannot exit and be reaped meanwhile.
+    sync::PreemptGuard no_preemption;
+    FindThread find{ id, nullptr };
+    sched::LoomSample sample;
+    (void)sched::sample(sample, &find_thread_visitor, &find);
+    if (find.found == nullptr || find.found->state() == sched::ThreadState::Exited) {
+        lib::format_to(out, "quantum: no live thread with id {}\n", id);
+        return CommandStatus::Failed;
+    }
+    if (find.found->is_idle()) {
+        lib::format_to(out, "quantum: the idle thread has no quantum\n");
+        return CommandStatus::Failed;
+    }
+    const uint32_t old = find.found->quantum_ticks();
+    sched::set_quantum(find.found, static_cast<uint32_t>(ticks));
+    lib::format_to(out, "thread {} '{}': quantum {} -> {} ticks ({} ms at {} Hz)\n", id, find.found->name(), old,
+                   ticks, ms, time::hz());
+    return CommandStatus::Ok;
+}
+
+// `spawn <workload> [count] [priority] [seconds]`: detached threads that exit after `seconds`.
+CommandStatus cmd_spawn(const Args& args, lib::FormatSink& out)
+{
+    if (args.count() < 2 || args.count() > 5) return CommandStatus::Usage;
+    workloads::Kind kind = workloads::Kind::Hog;
+    if (!workloads::parse_kind(args[1], kind)) {
+        lib::format_to(out, "spawn: unknown workload '{}' (hog, churn, sleeper, contend)\n", args[1]);
+        return CommandStatus::Usage;
+    }
+    uint64_t count = 1;
+    sched::Priority priority = sched::Priority::Normal;
+    uint64_t seconds = 10;
+    if (args.count() > 2 && (!parse_number(args[2], workloads::kMaxSpawnCount, count) || count == 0))
+        return CommandStatus::Usage;
+    if (args.count() > 3 && !parse_priority(args[3], priority)) return CommandStatus::Usage;
+    if (args.count() > 4 && (!parse_number(args[4], 3600, seconds) || seconds == 0)) return CommandStatus::Usage;
+    const workloads::SpawnResult result =
+        workloads::spawn(kind, static_cast<unsigned>(count), priority, seconds * 1000);
+    lib::format_to(out, "spawned {} '{}' thread(s) at {} priority for {} s\n", result.spawned,
+                   workloads::kind_name(kind), sched::priority_name(priority), seconds);
+    if (result.failed) {
+        lib::format_to(out, "spawn: stopped early: {}\n", sched::to_string(result.error));
+        return CommandStatus::Failed;
+    }
+    return CommandStatus::Ok;
+}
+
 CommandStatus cmd_rest(const Args& args, lib::FormatSink&)
 {
     uint64_t ms = 0;
@@ -305,6 +368,9 @@ const Command kCommands[] = {
     { "mem", nullptr, "mem", "Mana Pool: frames buddyinfo, heap slabinfo, watermarks", cmd_mem },
     { "harmony", nullptr, "harmony", "Jain's fairness index, explained", cmd_harmony },
     { "nice", nullptr, "nice <id> <critical|high|normal|low|idle>", "changes a thread's priority", cmd_nice },
+    { "quantum", nullptr, "quantum <id|all> <ms>", "sets a thread's (or every thread's) time slice", cmd_quantum },
+    { "spawn", nullptr, "spawn <hog|churn|sleeper|contend> [count] [priority] [seconds]",
+      "starts 1..64 workload threads (default 1, normal, 10 s); they exit when their time is up", cmd_spawn },
     { "rest", nullptr, "rest <ms>", "the shell sleeps for <ms> milliseconds", cmd_rest },
     { "ktest", nullptr, "ktest [filter]", "runs the in-kernel tests (glob filter on suite.name)", cmd_ktest },
     { "panic", nullptr, "panic", "panics the kernel on purpose (for testing)", cmd_panic },
