@@ -36,19 +36,7 @@ fi
 
 work=$(mktemp -d /tmp/aethelos-$name.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/root/boot/grub"
-cp "$elf" "$work/root/boot/aethelos.elf"
-cat > "$work/root/boot/grub/grub.cfg" <<GRUB
-insmod all_video
-set timeout=0
-set default=0
-menuentry "AethelOS $name" {
-    multiboot2 /boot/aethelos.elf ktest=$filter log=info
-    boot
-}
-GRUB
-grub-mkrescue -o "$work/$name.iso" "$work/root" > "$work/mkrescue.log" 2>&1 ||
-  { cat "$work/mkrescue.log" >&2; exit 1; }
+"$here/scripts/make-boot-iso.sh" "$elf" "$work/$name.iso" "ktest=$filter" log=info
 
 for i in $(seq 1 "$runs"); do
   "$here/scripts/qemu-test.sh" --iso "$work/$name.iso" --firmware bios --memory "$memory" \

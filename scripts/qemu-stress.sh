@@ -2,7 +2,7 @@
 # Boots the kernel with `stress=<seconds>` under QEMU and judges it like the ktests; used by ctest.
 #   scripts/qemu-stress.sh [--elf build/kernel/aethelos.elf] [--seconds 20] [--firmware bios|uefi]
 #                          [--log <serial.log>] [--timeout <s>] [--hz 1000]
-# Builds a temporary ISO (the kernel ELF plus a generated grub.cfg) and hands it to
+# Builds a temporary ISO (scripts/make-boot-iso.sh) and hands it to
 # scripts/qemu-test.sh, which passes only on "1 passed, 0 failed" and the isa-debug-exit pass
 # code; the stress run prints "stress: PASS ..." or "stress: FAIL <reason>" before that summary.
 set -euo pipefail
@@ -27,19 +27,7 @@ done
 
 work=$(mktemp -d /tmp/aethelos-stress.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/root/boot/grub"
-cp "$elf" "$work/root/boot/aethelos.elf"
-cat > "$work/root/boot/grub/grub.cfg" <<CFG
-insmod all_video
-set timeout=0
-set default=0
-menuentry "AethelOS stress" {
-    multiboot2 /boot/aethelos.elf stress=$seconds hz=$hz log=info
-    boot
-}
-CFG
-grub-mkrescue -o "$work/stress.iso" "$work/root" > "$work/mkrescue.log" 2>&1 ||
-  { cat "$work/mkrescue.log" >&2; exit 1; }
+"$here/scripts/make-boot-iso.sh" "$elf" "$work/stress.iso" stress=$seconds hz=$hz log=info
 
 set +e
 "$here/scripts/qemu-test.sh" --iso "$work/stress.iso" --firmware "$firmware" --log "$log" --timeout "$timeout_s"

@@ -7,10 +7,9 @@
 
 namespace arch {
 
-// RFLAGS bits.
+// RFLAGS bits (IF and read_rflags() live in cpu_inline.h, which arch/cpu.h includes).
 inline constexpr uint64_t kRflagsCarry = 1ull << 0;
 inline constexpr uint64_t kRflagsTrap = 1ull << 8;
-inline constexpr uint64_t kRflagsInterrupt = 1ull << 9;
 inline constexpr uint64_t kRflagsDirection = 1ull << 10;
 inline constexpr uint64_t kRflagsResume = 1ull << 16;
 
@@ -96,13 +95,6 @@ inline CpuidResult cpuid(uint32_t leaf, uint32_t subleaf = 0)
     CpuidResult r;
     asm volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx) : "a"(leaf), "c"(subleaf));
     return r;
-}
-
-inline uint64_t read_rflags()
-{
-    uint64_t v;
-    asm volatile("pushfq; popq %0" : "=r"(v) : : "memory");
-    return v;
 }
 
 inline void invlpg(VirtualAddress address) { asm volatile("invlpg (%0)" : : "r"(address.get()) : "memory"); }

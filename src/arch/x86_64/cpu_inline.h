@@ -6,12 +6,16 @@
 
 namespace arch {
 
-inline bool interrupts_enabled()
+inline constexpr uint64_t kRflagsInterrupt = 1ull << 9; // RFLAGS.IF
+
+inline uint64_t read_rflags()
 {
-    uint64_t flags;
-    asm volatile("pushfq; popq %0" : "=r"(flags) : : "memory");
-    return (flags & (1ull << 9)) != 0; // RFLAGS.IF
+    uint64_t v;
+    asm volatile("pushfq; popq %0" : "=r"(v) : : "memory");
+    return v;
 }
+
+inline bool interrupts_enabled() { return (read_rflags() & kRflagsInterrupt) != 0; }
 
 // The "memory" clobbers keep the compiler from moving memory accesses across the flag change.
 inline void interrupts_disable() { asm volatile("cli" : : : "memory"); }

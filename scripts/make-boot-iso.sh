@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Makes a hybrid BIOS/UEFI ISO that boots a kernel ELF straight away with a given command line.
+#   scripts/make-boot-iso.sh <kernel.elf> <out.iso> [kernel command line...]
+# Used by the scripts that need a one-off boot (stress, -icount cost runs); the ISOs that
+# `make iso` builds come from src/CMakeLists.txt and iso/*.cfg instead.
+set -euo pipefail
+[ $# -ge 2 ] || { echo "usage: make-boot-iso.sh <kernel.elf> <out.iso> [cmdline...]" >&2; exit 2; }
+elf=$1; iso=$2; shift 2
+[ -f "$elf" ] || { echo "make-boot-iso: kernel '$elf' not found" >&2; exit 1; }
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root/boot/grub"
+cp "$elf" "$root/boot/aethelos.elf"
+cat > "$root/boot/grub/grub.cfg" <<CFG
+insmod all_video
+set timeout=0
+set default=0
+menuentry "AethelOS" {
+    multiboot2 /boot/aethelos.elf $*
+    boot
+}
+CFG
+grub-mkrescue -o "$iso" "$root" > "$root/mkrescue.log" 2>&1 || { cat "$root/mkrescue.log" >&2; exit 1; }
