@@ -7,7 +7,7 @@ CMAKE      ?= cmake
 CTEST      ?= ctest
 GENERATOR  ?= Ninja
 
-.PHONY: all deps configure build iso qemu run run-uefi debug test test-asan toolchain clean distclean bench
+.PHONY: all deps configure build iso qemu run run-uefi debug test test-full test-asan toolchain clean distclean bench
 
 all: build
 
@@ -43,6 +43,10 @@ debug: iso
 
 test: build
 	$(CTEST) --test-dir $(BUILD) --output-on-failure -j2 -LE full
+
+# Everything, including the tests labelled `full` (boot matrix, long soak, fuzzers).
+test-full: build
+	$(CTEST) --test-dir $(BUILD) --output-on-failure -j2
 
 # Host benchmarks (Mana Pool, then Loom of Fate): console tables here, Google Benchmark JSON in $(BUILD)/bench/.
 bench: configure

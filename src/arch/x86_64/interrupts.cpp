@@ -61,6 +61,7 @@ constexpr ExceptionInfo kExceptions[kExceptionVectors] = {
 constinit std::atomic<ExceptionHandler> g_exception_handlers[kExceptionVectors] {};
 constinit std::atomic<IrqHandler> g_irq_handlers[kIrqCount] {};
 constinit std::atomic<IrqExitHook> g_irq_exit_hook { nullptr };
+constinit std::atomic<IrqObserver> g_irq_observer { nullptr };
 constinit std::atomic<uint32_t> g_nesting_depth { 0 };
 constinit std::atomic<uint64_t> g_counts[256] {};
 
@@ -199,6 +200,7 @@ InterruptFrame* handle_irq(InterruptFrame* frame)
     if (pic_handle_spurious(irq)) return frame;
 
     g_nesting_depth.fetch_add(1, std::memory_order_relaxed);
+    if (IrqObserver observer = g_irq_observer.load(std::memory_order_relaxed)) observer(irq, true);
     if (IrqHandler handler = g_irq_handlers[irq].load(std::memory_order_acquire)) {
         handler(*frame);
     } else {
@@ -207,6 +209,7 @@ InterruptFrame* handle_irq(InterruptFrame* frame)
         pic_mask(irq);
     }
     pic_send_eoi(irq);
+    if (IrqObserver observer = g_irq_observer.load(std::memory_order_relaxed)) observer(irq, false);
     const uint32_t depth = g_nesting_depth.fetch_sub(1, std::memory_order_relaxed) - 1;
 
     if (depth == 0)
@@ -247,6 +250,11 @@ bool irq_has_handler(uint8_t irq)
 }
 
 IrqExitHook set_irq_exit_hook(IrqExitHook hook) { return g_irq_exit_hook.exchange(hook, std::memory_order_acq_rel); }
+
+IrqObserver set_irq_observer(IrqObserver observer)
+{
+    return g_irq_observer.exchange(observer, std::memory_order_acq_rel);
+}
 
 uint32_t interrupt_nesting_depth() { return g_nesting_depth.load(std::memory_order_relaxed); }
 

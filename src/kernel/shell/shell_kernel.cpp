@@ -9,6 +9,7 @@
 #include "kernel/panic.h"
 #include "kernel/shell/command_table.h"
 #include "kernel/shell/eldarin.h"
+#include "kernel/shell/shell_commands.h"
 #include "kernel/stats.h"
 #include "kernel/time.h"
 #include "kernel/workloads.h"
@@ -23,11 +24,6 @@
 namespace kernel::shell {
 
 namespace {
-
-// Every console: lib::log's raw path (serial and the VGA screen).
-struct ConsoleSink final : lib::FormatSink {
-    void write(const char* s, size_t n) override { lib::log::write_raw(s, n); }
-};
 
 // Large results live in static storage: the shell thread's stack is 16 KiB and only the shell
 // thread uses these.
@@ -337,6 +333,24 @@ CommandStatus cmd_ktest(const Args& args, lib::FormatSink& out)
     return summary.failed == 0 ? CommandStatus::Ok : CommandStatus::Failed;
 }
 
+CommandStatus cmd_kill(const Args&, lib::FormatSink& out)
+{
+    lib::format_to(out, "kill: not built yet\n");
+    return CommandStatus::Failed;
+}
+
+CommandStatus cmd_top(const Args&, lib::FormatSink& out)
+{
+    lib::format_to(out, "top: not built yet\n");
+    return CommandStatus::Failed;
+}
+
+CommandStatus cmd_shutdown(const Args&, lib::FormatSink& out)
+{
+    lib::format_to(out, "shutdown: not built yet\n");
+    return CommandStatus::Failed;
+}
+
 CommandStatus cmd_panic(const Args& args, lib::FormatSink&)
 {
     if (args.count() != 1) return CommandStatus::Usage;
@@ -371,32 +385,19 @@ const Command kCommands[] = {
     { "quantum", nullptr, "quantum <id|all> <ms>", "sets a thread's (or every thread's) time slice", cmd_quantum },
     { "spawn", nullptr, "spawn <hog|churn|sleeper|contend> [count] [priority] [seconds]",
       "starts 1..64 workload threads (default 1, normal, 10 s); they exit when their time is up", cmd_spawn },
+    { "kill", nullptr, "kill <id>", "stops a spawned workload thread", cmd_kill },
+    { "top", nullptr, "top", "the thread table, refreshed every second until a key is pressed", cmd_top },
+    { "preempt", nullptr, "preempt [status|enable|disable]", "shows or switches timer preemption", cmd_preempt },
+    { "trace", nullptr, "trace start|stop|dump", "records scheduler events; dump writes Chrome trace JSON", cmd_trace },
     { "rest", nullptr, "rest <ms>", "the shell sleeps for <ms> milliseconds", cmd_rest },
     { "ktest", nullptr, "ktest [filter]", "runs the in-kernel tests (glob filter on suite.name)", cmd_ktest },
     { "panic", nullptr, "panic", "panics the kernel on purpose (for testing)", cmd_panic },
     { "reboot", nullptr, "reboot", "restarts the machine", cmd_reboot },
+    { "shutdown", nullptr, "shutdown", "powers the machine off (ACPI S5)", cmd_shutdown },
 };
 constexpr CommandTable kTable(kCommands, sizeof(kCommands) / sizeof(kCommands[0]));
 
 CommandStatus cmd_help(const Args& args, lib::FormatSink& out) { return print_help(kTable, args, out); }
-
-ConsoleSink g_console;
-Eldarin g_shell(kTable, g_console);
-
-void shell_main(void*)
-{
-    lib::log::print("\nEldarin listens. Type 'help' for the commands; Tab completes, Up/Down recall.\n");
-    g_shell.print_prompt();
-    for (;;) {
-        const int byte = drivers::console_read_byte();
-        if (byte < 0) {
-            // Serial input is polled: rest a tick so lower priorities (and the idle hlt) get the CPU.
-            sched::sleep_ticks(1);
-            continue;
-        }
-        g_shell.feed(static_cast<uint8_t>(byte));
-    }
-}
 
 } // namespace
 
@@ -412,11 +413,6 @@ void shell_main(void*)
     }
 }
 
-sched::Thread* spawn_shell_thread()
-{
-    auto thread = sched::spawn(&shell_main, nullptr, "eldarin", sched::Priority::High);
-    if (!thread) panic("cannot start the Eldarin shell thread: {}", sched::to_string(thread.error()));
-    return *thread;
-}
+CommandTable eldarin_command_table() { return kTable; }
 
 } // namespace kernel::shell
