@@ -6,6 +6,7 @@
 #include "arch/x86_64/qemu.h"
 #include "arch/timer.h"
 #include "drivers/console.h"
+#include "drivers/input.h"
 #include "kernel/boot_info.h"
 #include "kernel/cmdline.h"
 #include "kernel/ktest.h"
@@ -147,6 +148,7 @@ extern "C" [[noreturn]] void kernel_main(uint32_t multiboot_magic, uint64_t mult
     lib::log::set_clock(&clock_for_log);
     sched::init(); // from here on this boot flow is the thread "heartwood"; ktests run in it
     arch::interrupts_enable();
+    drivers::init_input();
     print_welcome();
 
     if (g_options.stress_seconds > 0) stress::run_and_exit(g_options.stress_seconds);
