@@ -1,35 +1,144 @@
-// Input, first form: COM1 polled once a tick. To be replaced by interrupt-driven queues.
+// Input: COM1's receive interrupt and the PS/2 keyboard's feed one ring; readers sleep on a wait
+// queue. The ring is guarded by that queue's lock (an IrqSpinLock), so the interrupt handlers, the
+// injectors and the readers all see it whole; a reader checks the ring and queues itself under the
+// same lock, so a byte that arrives in between wakes it (no lost wake-up).
+//
+// Wake-up latency: a push unparks the waiting reader; the Loom of Fate sets need_resched when the
+// reader (the High-priority shell) outranks the interrupted thread, and switches at the interrupt
+// exit (or, for input_inject from a thread, when the lock's preempt_enable runs). So a key reaches
+// the shell at once, however many Normal threads are busy.
 #include "drivers/input.h"
 
-#include "drivers/console.h"
+#include <atomic>
+
+#include "arch/x86_64/interrupts.h"
+#include "drivers/byte_ring.h"
+#include "drivers/ps2_keyboard.h"
+#include "drivers/serial.h"
 #include "kernel/time.h"
-#include "sched/scheduler.h"
+#include "lib/log.h"
+#include "sync/interrupt_guard.h"
+#include "sync/wait_queue.h"
 
 namespace drivers {
 
-void init_input() {}
+namespace {
 
-int input_try_read_byte() { return console_read_byte(); }
+namespace sync = kernel::sync;
 
-uint8_t input_read_byte()
+constexpr uint8_t kSerialIrq = 4;
+// A 16550 holds 16 bytes; a little more covers bytes that land while we drain.
+constexpr int kSerialDrainLimit = 32;
+
+enum class Source : uint8_t { Serial, Keyboard, Injected };
+
+constinit sync::WaitQueue g_readers { "input" };
+ByteRing<kInputCapacity> g_ring; // guarded by g_readers' lock
+// Per-source counts (guarded by the same lock; read as a snapshot).
+uint64_t g_serial_bytes = 0;
+uint64_t g_keyboard_bytes = 0;
+uint64_t g_injected_bytes = 0;
+std::atomic<bool> g_serial_irq { false };
+std::atomic<bool> g_keyboard { false };
+
+// Queues `n` bytes as one unit (all or nothing) and wakes the readers. Any context.
+bool enqueue(const uint8_t* bytes, size_t n, Source source)
 {
-    for (;;) {
-        const int byte = console_read_byte();
-        if (byte >= 0) return static_cast<uint8_t>(byte);
-        sched::sleep_ticks(1);
+    return g_readers.with_lock([&](sync::WaitQueue::Locked& locked) {
+        if (!g_ring.push(bytes, n)) return false;
+        switch (source) {
+        case Source::Serial: g_serial_bytes += n; break;
+        case Source::Keyboard: g_keyboard_bytes += n; break;
+        case Source::Injected: g_injected_bytes += n; break;
+        }
+        // Every reader rechecks the ring under the lock; the one that finds nothing waits again.
+        (void)locked.wake_all();
+        return true;
+    });
+}
+
+void drain_serial()
+{
+    SerialPort& port = com1();
+    for (int i = 0; i < kSerialDrainLimit; ++i) {
+        const int byte = port.read_byte();
+        if (byte < 0) return;
+        const uint8_t b = static_cast<uint8_t>(byte);
+        (void)enqueue(&b, 1, Source::Serial);
     }
 }
+
+// IRQ 4: the UART lowers its line once the receive FIFO is empty.
+void on_serial_irq(arch::InterruptFrame&) { drain_serial(); }
+
+void on_keyboard_bytes(const uint8_t* bytes, size_t n) { (void)enqueue(bytes, n, Source::Keyboard); }
+
+// Blocks until a byte arrives or the tick count reaches `deadline` (sync::kNoDeadline: never).
+int read_until(uint64_t deadline)
+{
+    for (;;) {
+        int byte = -1;
+        auto try_now = [&byte] {
+            byte = g_ring.pop();
+            return byte >= 0;
+        };
+        const sync::WaitResult result = g_readers.wait_unless(try_now, deadline, "drivers::input_read_byte");
+        if (byte >= 0) return byte;
+        if (result == sync::WaitResult::TimedOut) return -1;
+        // Woken, but another reader took the byte: wait again.
+    }
+}
+
+} // namespace
+
+void init_input()
+{
+    SerialPort& port = com1();
+    if (!port.present()) {
+        lib::log::info("input: no COM1 UART, so no serial input");
+    } else if (!arch::register_irq_handler(kSerialIrq, &on_serial_irq)) {
+        lib::log::warn("input: IRQ {} is taken by another handler: no serial input", kSerialIrq);
+    } else {
+        port.enable_rx_interrupt();
+        g_serial_irq.store(true, std::memory_order_relaxed);
+        // Bytes typed before the interrupt was on raised no edge: collect them now.
+        // Interrupts off: the handler must not read the UART between our status check and read.
+        sync::InterruptGuard guard;
+        drain_serial();
+    }
+    const Ps2Status keyboard = init_ps2_keyboard(&on_keyboard_bytes);
+    g_keyboard.store(keyboard == Ps2Status::Ready, std::memory_order_relaxed);
+}
+
+uint8_t input_read_byte() { return static_cast<uint8_t>(read_until(sync::kNoDeadline)); }
 
 int input_read_byte_for(uint64_t timeout_ms)
 {
-    const uint64_t deadline = kernel::time::uptime_ns() + timeout_ms * 1'000'000;
-    for (;;) {
-        const int byte = console_read_byte();
-        if (byte >= 0 || kernel::time::uptime_ns() >= deadline) return byte;
-        sched::sleep_ticks(1);
-    }
+    constexpr uint64_t kNsPerMs = 1'000'000;
+    if (timeout_ms >= UINT64_MAX / kNsPerMs) return read_until(sync::kNoDeadline);
+    return read_until(sync::deadline_after_ticks(kernel::time::ns_to_ticks(timeout_ms * kNsPerMs)));
 }
 
-bool input_inject(uint8_t) { return false; }
+int input_try_read_byte()
+{
+    return g_readers.with_lock([](sync::WaitQueue::Locked&) { return g_ring.pop(); });
+}
+
+bool input_inject(uint8_t byte) { return enqueue(&byte, 1, Source::Injected); }
+
+InputCounters input_counters()
+{
+    InputCounters out;
+    g_readers.with_lock([&out](sync::WaitQueue::Locked&) {
+        out.serial_bytes = g_serial_bytes;
+        out.keyboard_bytes = g_keyboard_bytes;
+        out.injected_bytes = g_injected_bytes;
+        out.dropped_bytes = g_ring.dropped();
+        out.queued = g_ring.size();
+    });
+    out.serial_irq = g_serial_irq.load(std::memory_order_relaxed);
+    out.keyboard = g_keyboard.load(std::memory_order_relaxed);
+    return out;
+}
 
 } // namespace drivers

@@ -22,11 +22,22 @@ Eldarin g_shell(eldarin_command_table(), g_console);
 void shell_main(void*)
 {
     lib::log::print("\nEldarin listens. Type 'help' for the commands; Tab completes, Up/Down recall.\n");
-    g_shell.print_prompt();
-    for (;;) g_shell.feed(drivers::input_read_byte());
+    run_shell_loop(g_shell, nullptr);
 }
 
 } // namespace
+
+void run_shell_loop(Eldarin& shell, const std::atomic<bool>* stop)
+{
+    shell.print_prompt();
+    if (stop == nullptr) {
+        for (;;) shell.feed(drivers::input_read_byte());
+    }
+    while (!stop->load(std::memory_order_acquire)) {
+        const int byte = drivers::input_read_byte_for(kShellStopCheckMs);
+        if (byte >= 0) shell.feed(static_cast<uint8_t>(byte));
+    }
+}
 
 sched::Thread* spawn_shell_thread()
 {

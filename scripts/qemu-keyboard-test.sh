@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Types into the Eldarin shell on the PS/2 keyboard (QEMU monitor `sendkey`) and checks on the
+# serial that the keys arrived decoded: Shift, Backspace, Enter, Up (history), Ctrl-C, Caps Lock,
+# Left and Delete.
+#   scripts/qemu-keyboard-test.sh --iso build/aethelos.iso --log build/logs/keyboard-bios.log [--firmware bios|uefi]
+#                                 [--timeout 40] [--no-8042]
+# QEMU runs headless: serial on stdio, the human monitor on a private unix socket. With --no-8042
+# the machine has no keyboard controller: the boot must say so and the shell must still answer on
+# serial. Exit 0 when every check passed.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+iso=""; log=""; firmware=bios; timeout_s=40; machine=q35
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --iso) iso=$2; shift 2 ;;
+    --log) log=$2; shift 2 ;;
+    --firmware) firmware=$2; shift 2 ;;
+    --timeout) timeout_s=$2; shift 2 ;;
+    --no-8042) machine=q35,i8042=off; shift ;;
+    *) echo "qemu-keyboard-test.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+[ -n "$iso" ] && [ -n "$log" ] || { echo "usage: $0 --iso <iso> --log <serial.log> [--firmware bios|uefi] [--timeout s]" >&2; exit 2; }
+[ -f "$iso" ] || { echo "qemu-keyboard-test.sh: $iso not found" >&2; exit 1; }
+mkdir -p "$(dirname "$log")"
+sockdir=$(mktemp -d)
+trap 'rm -rf "$sockdir"' EXIT
+monitor="$sockdir/monitor.sock"
+
+qemu=(qemu-system-x86_64 -machine "$machine" -cpu qemu64 -m 256M -cdrom "$iso" -boot d -display none -no-reboot
+      -serial stdio -monitor "unix:$monitor,server=on,wait=off" -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+case "$firmware" in
+  bios) ;;
+  uefi) qemu+=(-bios "$("$here/scripts/find-ovmf.sh")") ;;
+  *) echo "qemu-keyboard-test.sh: firmware must be bios or uefi" >&2; exit 2 ;;
+esac
+
+python3 - "$log" "$timeout_s" "$monitor" "$machine" "${qemu[@]}" <<'PY'
+import os, re, select, socket, subprocess, sys, time
+
+log_path, timeout_s, monitor_path, machine, cmd = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5:]
+deadline = time.monotonic() + timeout_s
+PROMPT = b"aethel> "
+proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+buf = bytearray()
+log = open(log_path, "wb")
+failures = []
+mon = None
+
+def pump(wait):
+    r, _, _ = select.select([proc.stdout], [], [], wait)
+    if r:
+        data = os.read(proc.stdout.fileno(), 65536)
+        if not data:
+            raise RuntimeError("QEMU exited (status %s)" % proc.poll())
+        buf.extend(data)
+        log.write(data); log.flush()
+
+def wait_for(token, start):
+    while True:
+        i = buf.find(token, start)
+        if i >= 0:
+            return i
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out waiting for %r" % token)
+        pump(0.05)
+
+def drain_monitor():
+    mon.setblocking(False)
+    try:
+        while mon.recv(65536):
+            pass
+    except BlockingIOError:
+        pass
+
+def keys(names):
+    # One key at a time, held 20 ms, with a pause so press and release reach the guest in order.
+    for name in names:
+        mon.sendall(("sendkey %s 20\n" % name).encode())
+        time.sleep(0.06)
+        drain_monitor()
+        pump(0)
+
+def typed(text):
+    names = []
+    for c in text:
+        if c == " ": names.append("spc")
+        elif c == "-": names.append("minus")
+        elif c.isupper(): names.append("shift-" + c.lower())
+        else: names.append(c)
+    return names
+
+def check(what, reply, pattern, present=True):
+    ok = (re.search(pattern, reply, re.M) is not None) == present
+    print("%s  %-34s %s %r" % ("ok  " if ok else "FAIL", what, "expects" if present else "must not show", pattern))
+    if not ok:
+        failures.append((what, pattern, reply))
+
+def line(what, names, expect=(), reject=()):
+    start = len(buf)
+    keys(names)
+    end = wait_for(PROMPT, start)
+    reply = buf[start:end].decode("utf-8", "replace")
+    for e in expect: check(what, reply, e)
+    for e in reject: check(what, reply, e, present=False)
+
+try:
+    wait_for(PROMPT, 0)
+    print("shell prompt reached after %.1f s" % (timeout_s - (deadline - time.monotonic())))
+    for _ in range(100):
+        try:
+            mon = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            mon.connect(monitor_path)
+            break
+        except OSError:
+            time.sleep(0.05)
+    time.sleep(0.2)
+    drain_monitor()
+    boot = buf.decode("utf-8", "replace")
+    if "i8042=off" in machine:
+        check("boot log", boot, r"ps/2 keyboard: no 8042 controller answered .*input continues on serial alone")
+        start = len(buf)
+        for ch in b"echo still heard\r":
+            proc.stdin.write(bytes([ch])); proc.stdin.flush()
+            time.sleep(0.005)
+        end = wait_for(PROMPT, start)
+        check("serial: echo still heard", buf[start:end].decode("utf-8", "replace"), r"^still heard\r?$")
+        raise SystemExit
+    check("boot log", boot, r"ps/2 keyboard ready")
+    # Shift for capitals, a typo taken back with Backspace, Enter.
+    line("echo Elms Listenx<BS>", typed("echo Elms Listenx") + ["backspace", "ret"], [r"^Elms Listen\r?$"])
+    # Up recalls the line from history; Enter runs it again.
+    line("<Up><Enter>", ["up", "ret"], [r"^Elms Listen\r?$"])
+    # Ctrl-C drops a half-typed line; nothing runs.
+    line("echo nope<Ctrl-C>", typed("echo nope") + ["ctrl-c"], [r"\^C"], [r"^nope\r?$"])
+    # Caps Lock (the driver then sets the keyboard's LEDs; their ACKs must not turn into keys).
+    line("echo <Caps>ab<Caps>c", typed("echo ") + ["caps_lock", "a", "b", "caps_lock", "c", "ret"], [r"^ABc\r?$"])
+    # Punctuation with and without Shift, and Left/Delete editing: "a-b" then cursor
+    # left twice, Delete the '-', giving "ab".
+    line("echo a-b <Left><Left><Del>", typed("echo a-b") + ["left", "left", "delete", "ret"], [r"^ab\r?$"])
+except SystemExit:
+    pass
+except Exception as e:  # timeouts, QEMU dying
+    failures.append(("(driver)", str(e), buf[-2000:].decode("utf-8", "replace")))
+    print("FAIL  %s" % e)
+finally:
+    if mon is not None:
+        mon.close()
+    proc.kill()
+    proc.wait()
+    log.close()
+
+if failures:
+    for what, expected, reply in failures:
+        print("---- %s: expected %s; got:\n%s" % (what, expected, reply))
+    print("keyboard test FAILED (%d checks); serial log: %s" % (len(failures), log_path))
+    sys.exit(1)
+print("keyboard test passed; serial log: %s" % log_path)
+PY
