@@ -8,7 +8,8 @@ set -euo pipefail
 elf=$1; iso=$2; shift 2
 [ -f "$elf" ] || { echo "make-boot-iso: kernel '$elf' not found" >&2; exit 1; }
 root=$(mktemp -d)
-trap 'rm -rf "$root"' EXIT
+log=$(mktemp) # outside the tree being imaged: xorriso fails if a file changes while it reads
+trap 'rm -rf "$root" "$log"' EXIT
 mkdir -p "$root/boot/grub"
 cp "$elf" "$root/boot/aethelos.elf"
 cat > "$root/boot/grub/grub.cfg" <<CFG
@@ -20,4 +21,4 @@ menuentry "AethelOS" {
     boot
 }
 CFG
-grub-mkrescue -o "$iso" "$root" > "$root/mkrescue.log" 2>&1 || { cat "$root/mkrescue.log" >&2; exit 1; }
+grub-mkrescue -o "$iso" "$root" > "$log" 2>&1 || { cat "$log" >&2; exit 1; }

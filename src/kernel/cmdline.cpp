@@ -1,5 +1,6 @@
 #include "kernel/cmdline.h"
 
+#include "kernel/fault_inject.h"
 #include "lib/format.h"
 
 namespace kernel {
@@ -90,6 +91,17 @@ void apply_word(CmdlineResult& result, lib::StringView word)
             return;
         }
         parse_bounded(result, name, value, 1, kMaxStressSeconds, opt.stress_seconds, opt.stress_seconds);
+        return;
+    }
+    if (name == "fault") {
+        if (!fault::is_known(value)) {
+            // Listing every name would not fit one diagnostic; the header lists them.
+            diagnose(result, "cmdline: fault={:.40} is not a known fault (see kernel/fault_inject.h); ignored",
+                     value);
+            return;
+        }
+        static_assert(sizeof(opt.fault) >= fault::kMaxNameBytes);
+        lib::copy_string(opt.fault, sizeof(opt.fault), value);
         return;
     }
     diagnose(result, "cmdline: unknown option '{:.60}' (ignored)", word);

@@ -5,6 +5,8 @@
 //   hz=<19..10000>                      timer frequency (default 1000; the PIT cannot go below ~18.2 Hz)
 //   ktest / ktest=<glob>                run the in-kernel tests (optionally only matching ones)
 //   stress=<1..86400>                   stress run length in seconds (default 0: off)
+//   fault=<name>                        provoke a deliberate fault after boot, in test mode
+//                                       (names in kernel/fault_inject.h)
 //
 // A bad word never stops the boot: it is reported in the result's diagnostics
 // and the option keeps its default (or the last good value given for it).
@@ -26,6 +28,7 @@ struct KernelOptions {
     bool ktest = false;
     char ktest_filter[64] = ""; // empty: every test
     uint32_t stress_seconds = 0; // 0: no stress run
+    char fault[32] = "";         // empty: none (kernel::fault::kNames)
 };
 
 struct CmdlineResult {

@@ -9,6 +9,7 @@
 #include "drivers/input.h"
 #include "kernel/boot_info.h"
 #include "kernel/cmdline.h"
+#include "kernel/fault_inject.h"
 #include "kernel/ktest.h"
 #include "kernel/multiboot2.h"
 #include "kernel/panic.h"
@@ -73,7 +74,16 @@ void apply_command_line()
     lib::log::set_level(g_options.log_level);
     for (size_t i = 0; i < result.diagnostic_count; ++i)
         lib::log::warn("{}", result.diagnostics[i]);
-    g_test_mode = g_options.ktest;
+    // A deliberate fault is a test too: its panic must end QEMU with the panic code.
+    g_test_mode = g_options.ktest || g_options.fault[0] != '\0';
+}
+
+// `fault=<name>`: the fault must end in a panic; getting back here means it went unnoticed.
+[[noreturn]] void provoke_fault_and_exit(const char* name)
+{
+    fault::provoke(name);
+    lib::log::error("fault: '{}' was NOT detected; the Heartwood carried on", name);
+    arch::qemu_exit(kExitFail);
 }
 
 void print_welcome()
@@ -151,6 +161,7 @@ extern "C" [[noreturn]] void kernel_main(uint32_t multiboot_magic, uint64_t mult
     drivers::init_input();
     print_welcome();
 
+    if (g_options.fault[0] != '\0') provoke_fault_and_exit(g_options.fault);
     if (g_options.stress_seconds > 0) stress::run_and_exit(g_options.stress_seconds);
     if (g_options.ktest) run_ktests_and_exit();
     // The Eldarin shell takes the serial line (it never ends, so it is not joined). The Heartwood

@@ -4,13 +4,17 @@
 #include "arch/cpu.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/interrupt_frame.h"
+#include "arch/x86_64/interrupts.h"
 #include "arch/x86_64/io.h"
 #include "arch/x86_64/memory_layout.h"
 #include "arch/x86_64/qemu.h"
+#include "arch/x86_64/recovery.h"
 #include "kernel/symbols.h"
 #include "kernel/test_mode.h"
 #include "lib/log.h"
 #include "lib/string.h"
+#include "sched/scheduler.h"
+#include "sync/preempt.h"
 
 namespace kernel {
 
@@ -190,7 +194,105 @@ void print_backtrace(uint64_t rbp, int first_index)
     arch::halt_forever();
 }
 
+// The armed fault probe (see panic.h), living in run_fault_probe's frame.
+struct ArmedProbe {
+    arch::RecoveryPoint point;
+    int expected_vector;
+    CaughtFault* out;
+    // The thread and this CPU's state when the probe was armed; a fault elsewhere (another thread
+    // the prober was preempted for) or one that changed that state cannot be recovered.
+    const sched::Thread* thread;
+    uint32_t preempt_count;
+    uint32_t irq_nesting;
+    uint32_t held_spinlocks;
+};
+
+ArmedProbe* g_probe = nullptr;
+
+uint32_t held_spinlocks()
+{
+#if AETHELOS_SYNC_CHECKS
+    return sync::this_cpu().held_count;
+#else
+    return 0;
+#endif
+}
+
+const char* fault_kind(int vector) { return vector == kProbeSoftwarePanic ? "panic" : arch::exception_name(vector); }
+
+// Resumes at the armed probe if this fault is the one it expects and the CPU is as the probe left
+// it; otherwise says why not (once the probe is disarmed, the panic goes on as usual).
+void try_recover(const char* msg, const arch::InterruptFrame* frame, uint64_t caller)
+{
+    ArmedProbe* probe = g_probe;
+    if (probe == nullptr)
+        return;
+    g_probe = nullptr; // one fault per probe; anything from here on is real
+
+    const int vector = frame != nullptr ? static_cast<int>(frame->vector) : kProbeSoftwarePanic;
+    const char* refusal = nullptr;
+    if (sched::current() != probe->thread)
+        refusal = "it happened on another thread than the one that armed the probe";
+    else if (vector != probe->expected_vector)
+        refusal = "it is not the fault the probe expects";
+    else if (sync::preempt_count() != probe->preempt_count)
+        refusal = "the preempt count changed since the probe was armed";
+    else if (arch::interrupt_nesting_depth() != probe->irq_nesting)
+        refusal = "the IRQ nesting depth changed since the probe was armed";
+    else if (held_spinlocks() != probe->held_spinlocks)
+        refusal = "this CPU holds other spinlocks than when the probe was armed";
+
+    if (!lib::log::has_sinks()) {
+        g_emergency_serial.init();
+        lib::log::add_sink(&g_emergency_serial);
+    }
+    if (refusal != nullptr) {
+        lib::log::print("\nfault probe (expecting a {}) cannot recover from this {}: {}\n",
+                        fault_kind(probe->expected_vector), fault_kind(vector), refusal);
+        return;
+    }
+
+    CaughtFault& out = *probe->out;
+    out.vector = vector;
+    out.rip = frame != nullptr ? frame->rip : caller;
+    out.error_code = frame != nullptr ? frame->error_code : 0;
+    out.cr2 = vector == arch::kPageFault ? arch::read_cr2() : 0;
+    const size_t length = strlen(msg);
+    const size_t kept = length < sizeof(out.message) - 1 ? length : sizeof(out.message) - 1;
+    memcpy(out.message, msg, kept);
+    out.message[kept] = '\0';
+
+    write("fault probe: caught the expected ");
+    write(fault_kind(vector));
+    write(": ");
+    write(out.message);
+    write("\n");
+    print_code_address("  at ", out.rip, frame == nullptr || caller != frame->rip);
+    write("  resuming at the probe's recovery point\n");
+    arch_recovery_resume(&probe->point);
+}
+
 } // namespace
+
+bool run_fault_probe(int expected_vector, void (*fn)(void*), void* arg, CaughtFault& out)
+{
+    if (g_probe != nullptr)
+        panic("fault probes do not nest");
+    out = CaughtFault {};
+    ArmedProbe probe;
+    probe.expected_vector = expected_vector;
+    probe.out = &out;
+    probe.thread = sched::current();
+    probe.preempt_count = sync::preempt_count();
+    probe.irq_nesting = arch::interrupt_nesting_depth();
+    probe.held_spinlocks = held_spinlocks();
+    if (arch_recovery_save(&probe.point) != 0)
+        return true; // resumed by try_recover, which disarmed the probe
+    __atomic_store_n(&g_probe, &probe, __ATOMIC_SEQ_CST);
+    fn(arg);
+    __atomic_store_n(&g_probe, static_cast<ArmedProbe*>(nullptr), __ATOMIC_SEQ_CST);
+    return false;
+}
 
 [[noreturn, gnu::noinline]] void panic_message(const char* msg, const arch::InterruptFrame* frame, uint64_t caller)
 {
@@ -199,6 +301,9 @@ void print_backtrace(uint64_t rbp, int first_index)
         caller = reinterpret_cast<uint64_t>(__builtin_return_address(0));
     if (msg == nullptr)
         msg = "(no message)";
+
+    if (__atomic_load_n(&g_panic_depth, __ATOMIC_SEQ_CST) == 0)
+        try_recover(msg, frame, caller); // returns only when there is no probe or it cannot recover
 
     const int depth = __atomic_fetch_add(&g_panic_depth, 1, __ATOMIC_SEQ_CST);
     if (depth == 1) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernel/cmdline.h"
+#include "kernel/fault_inject.h"
 
 using kernel::CmdlineResult;
 using lib::log::Level;
@@ -211,4 +212,26 @@ TEST_CASE("cmdline: long words are cut in diagnostics but lines stay terminated"
     CHECK(line.size() < CmdlineResult::kDiagnosticCapacity);
     CHECK_THAT(line, Catch::Matchers::StartsWith("cmdline: unknown option 'xyyy"));
     CHECK_THAT(line, Catch::Matchers::EndsWith("' (ignored)"));
+}
+
+TEST_CASE("cmdline: fault", "[cmdline]")
+{
+    CHECK(std::string(parse("").options.fault).empty());
+    for (const char* name : kernel::fault::kNames) {
+        const CmdlineResult r = parse((std::string("fault=") + name).c_str());
+        CHECK(r.diagnostic_count == 0);
+        CHECK(std::string(r.options.fault) == name);
+        CHECK(std::string(name).size() < kernel::fault::kMaxNameBytes);
+    }
+    // An unknown or missing name is reported and leaves the option as it was.
+    const CmdlineResult bad = parse("fault=stack_overflow fault=melt fault");
+    CHECK(std::string(bad.options.fault) == "stack_overflow");
+    CHECK(diagnostics(bad) == std::vector<std::string>{
+                                  "cmdline: fault=melt is not a known fault (see kernel/fault_inject.h); ignored",
+                                  "cmdline: fault= is not a known fault (see kernel/fault_inject.h); ignored",
+                              });
+    // Names are exact: no prefixes, no case folding.
+    require_one(parse("fault=stack"), "cmdline: fault=stack is not a known fault (see kernel/fault_inject.h); ignored");
+    require_one(parse("fault=NULL_DEREF"),
+                "cmdline: fault=NULL_DEREF is not a known fault (see kernel/fault_inject.h); ignored");
 }

@@ -16,4 +16,16 @@ void cpu_relax() { asm volatile("pause" : : : "memory"); }
 
 uint64_t read_cycle_counter() { return rdtsc(); }
 
+namespace {
+uint32_t cpuid7_ebx()
+{
+    if (cpuid(0).eax < 7)
+        return 0;
+    return cpuid(7, 0).ebx;
+}
+} // namespace
+
+bool cpu_has_smep() { return (cpuid7_ebx() & kCpuid7EbxSmep) != 0; }
+bool cpu_has_smap() { return (cpuid7_ebx() & kCpuid7EbxSmap) != 0; }
+
 } // namespace arch

@@ -97,6 +97,13 @@ inline CpuidResult cpuid(uint32_t leaf, uint32_t subleaf = 0)
     return r;
 }
 
+// CPUID leaf 7 (structured extended features), sub-leaf 0, EBX bits.
+inline constexpr uint32_t kCpuid7EbxSmep = 1u << 7;
+inline constexpr uint32_t kCpuid7EbxSmap = 1u << 20;
+// Whether the CPU supports SMEP / SMAP (CPUID.(EAX=7,ECX=0):EBX bits 7 and 20).
+bool cpu_has_smep();
+bool cpu_has_smap();
+
 inline void invlpg(VirtualAddress address) { asm volatile("invlpg (%0)" : : "r"(address.get()) : "memory"); }
 
 inline uint64_t rdtsc()

@@ -5,6 +5,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/idt.h"
+#include "arch/x86_64/memory_layout.h"
 #include "arch/x86_64/pic.h"
 #include "arch/x86_64/thread_arch.h"
 #include "kernel/panic.h"
@@ -135,6 +136,23 @@ void describe_double_fault(TextBuilder& text, const InterruptFrame& frame)
     text.add("; thread '{}'", kernel::sync::current_owner_name());
 }
 
+// What a page fault most likely means, when the address or the error code tells.
+void describe_page_fault_cause(TextBuilder& text, uint64_t error_code, uint64_t cr2)
+{
+    constexpr uint64_t kPresent = 1u << 0, kUser = 1u << 2, kFetch = 1u << 4;
+    uint32_t slot = 0;
+    if ((error_code & kFetch) != 0 && (error_code & kPresent) != 0)
+        text.add("; executing a no-execute page (NX: data, stack or heap), or a user page under SMEP");
+    else if (cr2 < 4096)
+        text.add("; a null pointer dereference");
+    else if (kernel_stack_guard_hit(cr2, &slot))
+        text.add("; in the guard page of kernel stack slot {} (a stack overflow)", slot);
+    else if (cr2 - reinterpret_cast<uint64_t>(boot_stack_guard) < 4096)
+        text.add("; in the boot stack's guard page (a stack overflow)");
+    else if ((error_code & (kPresent | kUser)) == kPresent && (read_cr4() & kCr4Smap) != 0 && cr2 < (1ull << 47))
+        text.add("; possibly SMAP: the kernel touched a user page");
+}
+
 [[noreturn]] void fatal_exception(const InterruptFrame& frame)
 {
     const uint8_t vector = static_cast<uint8_t>(frame.vector);
@@ -150,6 +168,7 @@ void describe_double_fault(TextBuilder& text, const InterruptFrame& frame)
     case kPageFault:
         describe_page_fault_error(detail, sizeof(detail), frame.error_code);
         text.add(": {} at address {:#x} (error code {:#x})", static_cast<const char*>(detail), cr2, frame.error_code);
+        describe_page_fault_cause(text, frame.error_code, cr2);
         break;
     case kInvalidTss:
     case kSegmentNotPresent:

@@ -259,4 +259,59 @@ lib::Expected<PhysicalAddress, PagingError> kernel_page_frame(VirtualAddress vir
     return PhysicalAddress(value & kPteAddressMask);
 }
 
+namespace {
+
+struct AuditWalk {
+    MappingAudit& audit;
+
+    static uint64_t canonical(uint64_t virt) { return static_cast<uint64_t>(static_cast<int64_t>(virt << 16) >> 16); }
+
+    // level 3 = PML4 .. 0 = PT; `base` is the virtual address the table starts covering.
+    void walk(uint64_t table_phys, int level, uint64_t base, bool writable, bool executable, bool user)
+    {
+        if (table_phys >= physmap_top()) {
+            ++audit.unreachable_tables;
+            return;
+        }
+        ++audit.tables;
+        const volatile uint64_t* table = table_at(table_phys);
+        const unsigned shift = 12 + 9 * static_cast<unsigned>(level);
+        for (uint64_t i = 0; i < 512; ++i) {
+            const uint64_t entry = table[i];
+            if ((entry & kPtePresent) == 0)
+                continue;
+            const uint64_t virt = canonical(base + (i << shift));
+            const bool w = writable && (entry & kPteWritable) != 0;
+            const bool x = executable && !(audit.nx_enabled && (entry & kPteNoExecute) != 0);
+            const bool u = user && (entry & kPteUser) != 0;
+            const bool leaf = level == 0 || ((level == 1 || level == 2) && (entry & kPteLargePage) != 0);
+            if (!leaf) {
+                walk(entry & kPteAddressMask, level - 1, virt, w, x, u);
+                continue;
+            }
+            if (level == 0)
+                ++audit.leaves_4kib;
+            else if (level == 1)
+                ++audit.leaves_2mib;
+            else
+                ++audit.leaves_1gib;
+            if (w && x && audit.writable_executable++ == 0)
+                audit.first_writable_executable = virt;
+            if (u && audit.user_accessible++ == 0)
+                audit.first_user_accessible = virt;
+        }
+    }
+};
+
+} // namespace
+
+MappingAudit audit_live_mappings()
+{
+    MappingAudit audit;
+    audit.nx_enabled = (rdmsr(kMsrEfer) & kEferNxe) != 0;
+    AuditWalk walk { audit };
+    walk.walk(read_cr3() & kPteAddressMask, 3, 0, true, true, true);
+    return audit;
+}
+
 } // namespace arch

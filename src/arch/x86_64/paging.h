@@ -88,4 +88,25 @@ lib::Expected<PhysicalAddress, PagingError> unmap_kernel_page(VirtualAddress vir
 // The frame behind a 4 KiB kernel mapping, or NotMapped.
 lib::Expected<PhysicalAddress, PagingError> kernel_page_frame(VirtualAddress virt);
 
+// ---- Auditing the live tables (hardening checks) ----
+
+// What a walk of every present entry of the live page tables (all four levels, 2 MiB and 1 GiB
+// leaves included) found. Permissions are effective ones: writable only if every level allows
+// writing, executable unless some level has NX (everything is executable without EFER.NXE),
+// user-accessible only if every level has U.
+struct MappingAudit {
+    bool nx_enabled = false;
+    uint64_t tables = 0;                // page tables visited, the PML4 included
+    uint64_t leaves_4kib = 0;
+    uint64_t leaves_2mib = 0;
+    uint64_t leaves_1gib = 0;
+    uint64_t writable_executable = 0;   // leaves both writable and executable: W^X violations
+    uint64_t user_accessible = 0;       // leaves a user-mode access could reach
+    uint64_t first_writable_executable = 0; // virtual address of the first violation (0: none)
+    uint64_t first_user_accessible = 0;
+    uint64_t unreachable_tables = 0;    // tables outside the physmap (not walked)
+};
+
+MappingAudit audit_live_mappings();
+
 } // namespace arch
