@@ -8,22 +8,40 @@
 #include "lib/format.h"
 #include "lib/log.h"
 #include "mm/kmalloc.h"
+#include "sched/thread.h"
 #include "sync/mutex.h"
 
 namespace kernel::workloads {
 
 namespace {
 
-struct Job {
-    Kind kind;
-    uint64_t deadline_tick; // the thread returns once time::ticks() reaches it
-    uint64_t seed;
+// Who frees the thread depends on the phase (see workloads.h):
+//   Free -> Running (spawn) -> Leaving (the workload, then it detaches itself) -> Free (the workload)
+//                           -> Claimed (stop) -> Done (the workload) -> Free (stop, after join)
+//                                            -> Running (stop timed out: handed back)
+enum class Phase : uint8_t { Free, Running, Leaving, Claimed, Done };
+
+struct Slot {
+    std::atomic<Phase> phase{ Phase::Free };
+    std::atomic<bool> stop{ false };
+    Kind kind = Kind::Hog;
+    uint64_t deadline_tick = 0;  // the workload returns once time::ticks() reaches it
+    uint64_t seed = 0;
+    // Written by the spawning thread after sched::spawn, read only by it (spawn and stop run on
+    // the same thread): the workload itself never needs them.
+    sched::Thread* thread = nullptr;
+    uint64_t thread_id = 0;
 };
 
 const char* const kNames[kKindCount] = { "hog", "churn", "sleeper", "contend" };
 std::atomic<uint64_t> g_sequence[kKindCount] = {};
+Slot g_slots[kMaxWorkloads];
 
-bool expired(uint64_t deadline) { return time::ticks() >= deadline; }
+// Once per iteration of every workload: its lifetime is over or kill asked it to stop.
+bool should_end(const Slot& slot)
+{
+    return time::ticks() >= slot.deadline_tick || slot.stop.load(std::memory_order_relaxed);
+}
 
 uint64_t xorshift(uint64_t& s)
 {
@@ -35,11 +53,11 @@ uint64_t xorshift(uint64_t& s)
 
 void fail(const char* what) { lib::log::error("workload '{}': {}", sched::current()->name(), what); }
 
-void hog(uint64_t deadline)
+void hog(const Slot& slot)
 {
     // A volatile counter keeps the loop from being optimised away; it never yields or blocks.
     volatile uint64_t iterations = 0;
-    while (!expired(deadline)) iterations = iterations + 1;
+    while (!should_end(slot)) iterations = iterations + 1;
 }
 
 constexpr size_t kChurnSlots = 32;
@@ -53,13 +71,13 @@ bool check_pattern(const uint8_t* p, size_t size, uint8_t value)
 }
 void write_pattern(uint8_t* p, size_t size, uint8_t value) { p[0] = p[size / 2] = p[size - 1] = value; }
 
-void churn(uint64_t deadline, uint64_t seed)
+void churn(const Slot& slot)
 {
     void* slots[kChurnSlots] = {};
     size_t sizes[kChurnSlots] = {};
-    uint64_t s = seed;
+    uint64_t s = slot.seed;
     bool reported_oom = false;
-    while (!expired(deadline)) {
+    while (!should_end(slot)) {
         const size_t i = xorshift(s) % kChurnSlots;
         if (slots[i] != nullptr) {
             if (!check_pattern(static_cast<uint8_t*>(slots[i]), sizes[i], pattern(i, sizes[i])))
@@ -89,10 +107,10 @@ void churn(uint64_t deadline, uint64_t seed)
     }
 }
 
-void sleeper(uint64_t deadline, uint64_t seed)
+void sleeper(const Slot& slot)
 {
-    uint64_t s = seed;
-    while (!expired(deadline)) {
+    uint64_t s = slot.seed;
+    while (!should_end(slot)) {
         const uint64_t ms = 1 + xorshift(s) % 20;
         const uint64_t before = time::ticks();
         sched::sleep_for(ms);
@@ -104,9 +122,10 @@ constinit sync::Mutex g_contend_mutex{ "spawn contend" };
 bool g_inside = false;     // guarded by g_contend_mutex
 uint64_t g_counter = 0;    // guarded by g_contend_mutex
 
-void contend(uint64_t deadline)
+void contend(const Slot& slot)
 {
-    while (!expired(deadline)) {
+    // The guard lives inside the loop body, so the mutex is released before the next check.
+    while (!should_end(slot)) {
         auto guard = g_contend_mutex.lock();
         if (g_inside) fail("two threads inside the contend critical section");
         g_inside = true;
@@ -118,16 +137,42 @@ void contend(uint64_t deadline)
     }
 }
 
+// The workload's last act: decide, against a concurrent stop(), who frees this thread.
+void leave(Slot& slot)
+{
+    for (;;) {
+        Phase phase = Phase::Running;
+        if (slot.phase.compare_exchange_strong(phase, Phase::Leaving, std::memory_order_acq_rel)) {
+            sched::detach(sched::current()); // the Loom's reaper frees us after we return
+            slot.phase.store(Phase::Free, std::memory_order_release);
+            return; // the slot is not touched again
+        }
+        // stop() claimed us and will join us, unless it is handing the slot back right now.
+        if (phase == Phase::Claimed &&
+            slot.phase.compare_exchange_strong(phase, Phase::Done, std::memory_order_acq_rel))
+            return;
+    }
+}
+
 void workload_main(void* arg)
 {
-    const Job job = *static_cast<Job*>(arg);
-    mm::kfree(arg);
-    switch (job.kind) {
-    case Kind::Hog: hog(job.deadline_tick); break;
-    case Kind::Churn: churn(job.deadline_tick, job.seed); break;
-    case Kind::Sleeper: sleeper(job.deadline_tick, job.seed); break;
-    case Kind::Contend: contend(job.deadline_tick); break;
+    Slot& slot = *static_cast<Slot*>(arg);
+    switch (slot.kind) {
+    case Kind::Hog: hog(slot); break;
+    case Kind::Churn: churn(slot); break;
+    case Kind::Sleeper: sleeper(slot); break;
+    case Kind::Contend: contend(slot); break;
     }
+    leave(slot);
+}
+
+Slot* claim_free_slot()
+{
+    for (Slot& slot : g_slots) {
+        Phase phase = Phase::Free;
+        if (slot.phase.compare_exchange_strong(phase, Phase::Running, std::memory_order_acq_rel)) return &slot;
+    }
+    return nullptr;
 }
 
 } // namespace
@@ -148,30 +193,91 @@ bool parse_kind(lib::StringView text, Kind& out)
 SpawnResult spawn(Kind kind, unsigned count, sched::Priority priority, uint64_t lifetime_ms)
 {
     SpawnResult result;
+    if (count > kMaxSpawnCount) count = kMaxSpawnCount;
     const uint64_t deadline = time::ticks() + time::ns_to_ticks(lifetime_ms * 1'000'000);
     for (unsigned i = 0; i < count; ++i) {
-        auto* job = static_cast<Job*>(mm::kmalloc(sizeof(Job)));
-        if (job == nullptr) {
+        Slot* slot = claim_free_slot();
+        if (slot == nullptr) {
             result.failed = true;
-            result.error = sched::SpawnError::OutOfMemory;
+            result.no_slot = true;
             break;
         }
         const uint64_t n = g_sequence[static_cast<unsigned>(kind)].fetch_add(1, std::memory_order_relaxed) + 1;
-        *job = Job{ kind, deadline, 0x9e3779b97f4a7c15ull ^ (n * 0x100000001b3ull) ^ time::ticks() };
-        job->seed |= 1;
+        slot->kind = kind;
+        slot->deadline_tick = deadline;
+        slot->seed = (0x9e3779b97f4a7c15ull ^ (n * 0x100000001b3ull) ^ time::ticks()) | 1;
+        slot->thread = nullptr;
+        slot->thread_id = 0;
+        slot->stop.store(false, std::memory_order_relaxed);
         char name[32];
         lib::format(name, sizeof(name), "{}-{}", kind_name(kind), n);
-        auto thread = sched::spawn(&workload_main, job, name, priority);
+        // Not detached: until it ends, a workload may be claimed by stop(), which joins it.
+        auto thread = sched::spawn(&workload_main, slot, name, priority);
         if (!thread) {
-            mm::kfree(job);
+            slot->phase.store(Phase::Free, std::memory_order_release);
             result.failed = true;
             result.error = thread.error();
             break;
         }
-        sched::detach(*thread);
-        ++result.spawned;
+        slot->thread = *thread;
+        slot->thread_id = (*thread)->id();
+        result.ids[result.spawned++] = slot->thread_id;
     }
     return result;
+}
+
+StopResult stop(uint64_t thread_id, uint64_t timeout_ms)
+{
+    StopResult result;
+    Slot* slot = nullptr;
+    for (Slot& candidate : g_slots) {
+        const Phase phase = candidate.phase.load(std::memory_order_acquire);
+        if (phase != Phase::Free && candidate.thread_id == thread_id && candidate.thread != nullptr) {
+            slot = &candidate;
+            break;
+        }
+    }
+    if (slot == nullptr) return result; // NotAWorkload
+    Phase phase = Phase::Running;
+    if (!slot->phase.compare_exchange_strong(phase, Phase::Claimed, std::memory_order_acq_rel)) {
+        // Leaving: it detached itself (or is about to) and may be freed at any moment, so its
+        // Thread is not touched.
+        result.outcome = StopOutcome::AlreadyEnding;
+        return result;
+    }
+    sched::Thread* thread = slot->thread; // claimed and not detached: it stays valid until joined
+    lib::copy_string(result.name, sizeof(result.name), lib::StringView(thread->name()));
+    slot->stop.store(true, std::memory_order_relaxed);
+
+    const uint64_t start_ns = time::uptime_ns();
+    auto elapsed_ms = [&] { return (time::uptime_ns() - start_ns) / 1'000'000; };
+    while (slot->phase.load(std::memory_order_acquire) != Phase::Done && elapsed_ms() < timeout_ms)
+        sched::sleep_for(5);
+    phase = Phase::Claimed;
+    if (slot->phase.compare_exchange_strong(phase, Phase::Running, std::memory_order_acq_rel)) {
+        // Handed back with the stop request still set: the workload detaches itself when it
+        // next looks, and the reaper frees it.
+        result.outcome = StopOutcome::StillRunning;
+        result.waited_ms = elapsed_ms();
+        return result;
+    }
+    // Done: it only has to return from its entry; join waits for that, then frees its TCB and stack.
+    // (A Low workload preempted between the two may wait for its turn: the starvation bound.)
+    sched::join(thread);
+    result.waited_ms = elapsed_ms();
+    slot->thread = nullptr;
+    slot->thread_id = 0;
+    slot->phase.store(Phase::Free, std::memory_order_release);
+    result.outcome = StopOutcome::Stopped;
+    return result;
+}
+
+unsigned live_count()
+{
+    unsigned live = 0;
+    for (const Slot& slot : g_slots)
+        if (slot.phase.load(std::memory_order_acquire) != Phase::Free) ++live;
+    return live;
 }
 
 } // namespace kernel::workloads

@@ -5,6 +5,8 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/io.h"
 #include "drivers/console.h"
+#include "drivers/input.h"
+#include "kernel/acpi.h"
 #include "kernel/ktest.h"
 #include "kernel/panic.h"
 #include "kernel/shell/command_table.h"
@@ -281,10 +283,14 @@ CommandStatus cmd_spawn(const Args& args, lib::FormatSink& out)
     if (args.count() > 4 && (!parse_number(args[4], 3600, seconds) || seconds == 0)) return CommandStatus::Usage;
     const workloads::SpawnResult result =
         workloads::spawn(kind, static_cast<unsigned>(count), priority, seconds * 1000);
-    lib::format_to(out, "spawned {} '{}' thread(s) at {} priority for {} s\n", result.spawned,
+    lib::format_to(out, "spawned {} '{}' thread(s) at {} priority for {} s", result.spawned,
                    workloads::kind_name(kind), sched::priority_name(priority), seconds);
+    for (unsigned i = 0; i < result.spawned; ++i) lib::format_to(out, "{}{}", i == 0 ? ": ids " : " ", result.ids[i]);
+    out.write("\n", 1);
     if (result.failed) {
-        lib::format_to(out, "spawn: stopped early: {}\n", sched::to_string(result.error));
+        lib::format_to(out, "spawn: stopped early: {}\n",
+                       result.no_slot ? "every workload slot is taken (kill some, or wait for them to end)"
+                                      : sched::to_string(result.error));
         return CommandStatus::Failed;
     }
     return CommandStatus::Ok;
@@ -333,22 +339,111 @@ CommandStatus cmd_ktest(const Args& args, lib::FormatSink& out)
     return summary.failed == 0 ? CommandStatus::Ok : CommandStatus::Failed;
 }
 
-CommandStatus cmd_kill(const Args&, lib::FormatSink& out)
+// Says why it refuses a thread that is not a workload; workloads stop cooperatively (see
+// kernel/workloads.h), so kill waits a bounded time and says which way it went.
+constexpr uint64_t kKillWaitMs = 2000;
+
+struct KillTarget {
+    bool found = false;
+    bool idle = false;
+    sched::Thread* thread = nullptr; // only compared, never dereferenced after the lookup
+    char name[sched::kThreadNameBytes] = {};
+};
+
+KillTarget find_kill_target(uint64_t id)
 {
-    lib::format_to(out, "kill: not built yet\n");
-    return CommandStatus::Failed;
+    KillTarget target;
+    // As in `nice`: with preemption off the thread cannot exit and be reaped meanwhile.
+    sync::PreemptGuard no_preemption;
+    FindThread find{ id, nullptr };
+    sched::LoomSample sample;
+    (void)sched::sample(sample, &find_thread_visitor, &find);
+    if (find.found != nullptr && find.found->state() != sched::ThreadState::Exited) {
+        target.found = true;
+        target.idle = find.found->is_idle();
+        target.thread = find.found;
+        lib::copy_string(target.name, sizeof(target.name), lib::StringView(find.found->name()));
+    }
+    return target;
 }
 
-CommandStatus cmd_top(const Args&, lib::FormatSink& out)
+CommandStatus cmd_kill(const Args& args, lib::FormatSink& out)
 {
-    lib::format_to(out, "top: not built yet\n");
-    return CommandStatus::Failed;
+    uint64_t id = 0;
+    if (args.count() != 2 || !parse_number(args[1], UINT64_MAX, id)) return CommandStatus::Usage;
+    const KillTarget target = find_kill_target(id);
+    if (!target.found) {
+        lib::format_to(out, "kill: no live thread with id {}\n", id);
+        return CommandStatus::Failed;
+    }
+    const char* name = target.name;
+    if (target.idle) {
+        lib::format_to(out, "kill: thread {} '{}' is the Loom's idle thread; it cannot be stopped\n", id, name);
+        return CommandStatus::Failed;
+    }
+    if (target.thread == g_heartwood.load(std::memory_order_acquire)) {
+        lib::format_to(out, "kill: thread {} '{}' is the Heartwood itself; it cannot be stopped\n", id, name);
+        return CommandStatus::Failed;
+    }
+    if (target.thread == sched::current()) {
+        lib::format_to(out, "kill: thread {} '{}' is this shell; Eldarin will not silence itself (try shutdown)\n",
+                       id, name);
+        return CommandStatus::Failed;
+    }
+    const workloads::StopResult result = workloads::stop(id, kKillWaitMs);
+    switch (result.outcome) {
+    case workloads::StopOutcome::NotAWorkload:
+        // A workload that ended on its own since the lookup above is no longer in the table either.
+        if (!find_kill_target(id).found) {
+            lib::format_to(out, "kill: thread {} '{}' has already ended on its own\n", id, name);
+            return CommandStatus::Ok;
+        }
+        lib::format_to(out, "kill: thread {} '{}' is not a workload; only threads started by spawn can be stopped\n",
+                       id, name);
+        return CommandStatus::Failed;
+    case workloads::StopOutcome::AlreadyEnding:
+        lib::format_to(out, "kill: thread {} '{}' was already ending on its own\n", id, name);
+        return CommandStatus::Ok;
+    case workloads::StopOutcome::StillRunning:
+        lib::format_to(out,
+                       "kill: thread {} '{}' has been asked to stop but is still running after {} ms; it ends "
+                       "when it next gets the CPU\n",
+                       id, static_cast<const char*>(result.name), result.waited_ms);
+        return CommandStatus::Failed;
+    case workloads::StopOutcome::Stopped: break;
+    }
+    lib::format_to(out, "kill: thread {} '{}' has stopped (within {} ms); its stack is back in the Mana Pool\n", id,
+                   static_cast<const char*>(result.name), result.waited_ms);
+    return CommandStatus::Ok;
 }
 
-CommandStatus cmd_shutdown(const Args&, lib::FormatSink& out)
+// `top`: redraws in place (cursor home, erase to the end) so serial terminals and the VGA
+// console both show one table; the key that ends it is consumed, with the rest of an escape
+// sequence (an arrow key sends three bytes).
+CommandStatus cmd_top(const Args& args, lib::FormatSink& out)
 {
-    lib::format_to(out, "shutdown: not built yet\n");
-    return CommandStatus::Failed;
+    if (args.count() != 1) return CommandStatus::Usage;
+    static constexpr char kHomeAndErase[] = "\x1b[H\x1b[J";
+    for (;;) {
+        stats::take_snapshot(g_snapshot);
+        out.write(kHomeAndErase, sizeof(kHomeAndErase) - 1);
+        const uint64_t seconds = time::uptime_ns() / 1'000'000'000;
+        lib::format_to(out, "Eldarin top: up {}:{:02}:{:02}, refreshed every second; press any key to return\n",
+                       seconds / 3600, (seconds / 60) % 60, seconds % 60);
+        stats::format_thread_table(out, g_snapshot);
+        const int key = drivers::input_read_byte_for(1000);
+        if (key < 0) continue;
+        if (key == 0x1b)
+            while (drivers::input_read_byte_for(30) >= 0) {
+            }
+        return CommandStatus::Ok;
+    }
+}
+
+CommandStatus cmd_shutdown(const Args& args, lib::FormatSink& out)
+{
+    if (args.count() != 1) return CommandStatus::Usage;
+    acpi::power_off(out);
 }
 
 CommandStatus cmd_panic(const Args& args, lib::FormatSink&)
@@ -384,8 +479,8 @@ const Command kCommands[] = {
     { "nice", nullptr, "nice <id> <critical|high|normal|low|idle>", "changes a thread's priority", cmd_nice },
     { "quantum", nullptr, "quantum <id|all> <ms>", "sets a thread's (or every thread's) time slice", cmd_quantum },
     { "spawn", nullptr, "spawn <hog|churn|sleeper|contend> [count] [priority] [seconds]",
-      "starts 1..64 workload threads (default 1, normal, 10 s); they exit when their time is up", cmd_spawn },
-    { "kill", nullptr, "kill <id>", "stops a spawned workload thread", cmd_kill },
+      "starts 1..64 workload threads (default 1, normal, 10 s) and lists their ids; they exit when their time is up", cmd_spawn },
+    { "kill", nullptr, "kill <id>", "stops a spawned workload thread and waits (up to 2 s) until it has exited", cmd_kill },
     { "top", nullptr, "top", "the thread table, refreshed every second until a key is pressed", cmd_top },
     { "preempt", nullptr, "preempt [status|enable|disable]", "shows or switches timer preemption", cmd_preempt },
     { "trace", nullptr, "trace start|stop|dump", "records scheduler events; dump writes Chrome trace JSON", cmd_trace },
