@@ -4,16 +4,19 @@
 // tests leave this file out and test the policy core (sched/policy.h) instead.
 #include "sched/scheduler.h"
 
+#include <bit>
 #include <new>
 #include <type_traits>
 
 #include "arch/cpu.h"
+#include "arch/x86_64/interrupts.h"
 #include "kernel/panic.h"
 #include "kernel/time.h"
 #include "lib/log.h"
 #include "lib/string.h"
 #include "mm/kmalloc.h"
 #include "sched/policy.h"
+#include "sched/trace.h"
 #include "sync/irq_spinlock.h"
 #include "sync/preempt.h"
 
@@ -57,7 +60,9 @@ using kernel::sync::LockRank;
 
 // Everything below is guarded by g_lock (interrupts off while held), except where noted.
 constinit IrqSpinLock g_lock { "scheduler", LockRank::kScheduler };
-alignas(Policy) unsigned char g_policy_storage[sizeof(Policy)]; // constructed by init()
+// A valid, empty Policy from the start (so yield() before init() needs no check of its own: it
+// finds no current entity), rebuilt with the real configuration by init().
+constinit Policy g_policy {};
 constinit mm::ObjectCache<Thread> g_threads;
 // The running thread. Written under the lock with interrupts off; read lock-free by current()
 // and the owner-name hook (a word-sized load on the one CPU).
@@ -72,15 +77,83 @@ uint64_t g_reaped = 0;
 uint64_t g_live = 0;
 uint64_t g_irq_exit_switches = 0;
 uint64_t g_deferred_switches = 0;
+uint64_t g_held_back = 0;
+bool g_timer_preemption = true;
 bool g_initialized = false;
 
 // A fixed address (no pointer to load on every switch).
-Policy& policy() { return *std::launder(reinterpret_cast<Policy*>(g_policy_storage)); }
+Policy& policy() { return g_policy; }
+
+// ---- The trace's state (sched/trace.h). The hooks read g_trace_on without the lock: every hook
+// runs with interrupts off on the one CPU (under g_lock, or in an interrupt handler), and the flag
+// and the ring only change under g_lock, so no hook ever sees them half-changed, and no two
+// recordings interleave. g_trace_dumping: under g_lock.
+bool g_trace_on = false;
+bool g_trace_dumping = false;
+trace::Event* g_trace_storage = nullptr; // allocated at the first trace_start(), then kept
+constinit trace::Ring g_trace_ring;
+constinit trace::ThreadNames g_trace_names;
+
+// The slow path of every hook: out of line and cold, so the hooks stay a load and a branch.
+[[gnu::cold, gnu::noinline]] void trace_record(trace::EventKind kind, uint64_t thread, uint64_t value,
+                                               uint8_t detail = 0)
+{
+    trace::Event event;
+    event.stamp = arch::read_cycle_counter();
+    event.value = value;
+    event.thread = static_cast<uint32_t>(thread);
+    event.kind = kind;
+    event.detail = detail;
+    g_trace_ring.push(event);
+}
+
+[[gnu::always_inline]] inline void trace_event(trace::EventKind kind, uint64_t thread, uint64_t value,
+                                               uint8_t detail = 0)
+{
+    if (g_trace_on) [[unlikely]]
+        trace_record(kind, thread, value, detail);
+}
+
+template <typename Cause>
+constexpr uint8_t cause_byte(Cause cause)
+{
+    return static_cast<uint8_t>(cause);
+}
+
+// Is a switch due even with timer preemption off? Yes when the running thread is the idle thread
+// or is leaving the CPU anyway, or when a ready thread has a more urgent base priority (a boost
+// does not count: boosts are time slicing too). Lock held.
+bool outranked_locked()
+{
+    const SchedEntity* running = policy().current();
+    if (running == nullptr || running->is_idle_thread() || running->state() != ThreadState::Running) return true;
+    const uint8_t mine = level_of(running->base_priority());
+    const RunQueue& queue = policy().run_queue();
+    uint64_t more_urgent = queue.non_empty_mask() & ((uint64_t { 1 } << mine) - 1);
+    while (more_urgent != 0) {
+        const auto level = static_cast<uint8_t>(std::countr_zero(more_urgent));
+        more_urgent &= more_urgent - 1;
+        if (level != kLevelBoost) return true;
+        for (const SchedEntity* e = queue.front(level); e != nullptr; e = RunQueue::next(*e))
+            if (level_of(e->base_priority()) < mine) return true;
+    }
+    return false;
+}
+
+// Whether a switch the policy asks for may be requested now (see set_timer_preemption). Lock held.
+bool resched_allowed_locked()
+{
+    if (g_timer_preemption) [[likely]]
+        return true;
+    if (outranked_locked()) return true;
+    ++g_held_back;
+    return false;
+}
 
 // Copies the policy's request into the per-CPU flag the preemption points look at.
 void mirror_resched()
 {
-    if (policy().need_resched()) kernel::sync::set_need_resched();
+    if (policy().need_resched() && resched_allowed_locked()) kernel::sync::set_need_resched();
 }
 
 void link_thread(Thread* t)
@@ -107,17 +180,27 @@ void unlink_thread(Thread* t)
     kernel::panic("Loom of Fate: nothing to run (no idle thread)");
 }
 
+[[gnu::cold, gnu::noinline]] void trace_switch(const Thread* prev, const Thread* next, trace::SwitchCause cause)
+{
+    const bool preempted = cause == trace::SwitchCause::IrqExit || cause == trace::SwitchCause::Deferred;
+    if (preempted && !prev->is_idle() && prev->state() == ThreadState::Ready)
+        trace_record(trace::EventKind::Preempt, prev->id(), next->id(), cause_byte(cause));
+    trace_record(trace::EventKind::Switch, prev->id(), next->id(), cause_byte(cause));
+}
+
 // The switch itself. Lock held, interrupts off. `picked` is what the policy just decided (and
 // counted); if it is another thread than `prev` (the running one), the CPU moves to it, and this
 // returns when `prev` is switched back in. The lock stays held across the switch: the thread that
-// resumes releases it with its own saved state.
-[[gnu::always_inline]] inline void switch_to_locked(Thread* prev, SchedEntity* picked)
+// resumes releases it with its own saved state. `cause` only goes to the trace.
+[[gnu::always_inline]] inline void switch_to_locked(Thread* prev, SchedEntity* picked, trace::SwitchCause cause)
 {
     kernel::sync::clear_need_resched();
     if (picked == nullptr) [[unlikely]]
         panic_nothing_to_run();
     Thread* next = A::from_entity(picked);
     if (next == prev) return;
+    if (g_trace_on) [[unlikely]]
+        trace_switch(prev, next, cause);
     g_current = next;
     if (A::stack(*next).valid()) [[likely]] // all but the boot thread
         arch::thread_set_kernel_stack(A::stack(*next).top);
@@ -125,10 +208,10 @@ void unlink_thread(Thread* t)
 }
 
 // A switch at a preemption point or after block/sleep/exit: the policy's pick_next() decides.
-void switch_locked()
+void switch_locked(trace::SwitchCause cause = trace::SwitchCause::Block)
 {
     Thread* prev = g_current;
-    switch_to_locked(prev, policy().pick_next());
+    switch_to_locked(prev, policy().pick_next(), cause);
 }
 
 // Detaches an exited thread from the Loom (lock held); the caller frees it after unlocking.
@@ -168,10 +251,10 @@ void reap_zombies()
 
 // A preemption point: interrupt exit (interrupts off) or preempt_enable()'s resched hook
 // (interrupts on). Both run with the preempt count 0.
-void preempt_switch()
+void preempt_switch(trace::SwitchCause cause)
 {
     const IrqState state = g_lock.acquire();
-    switch_locked();
+    switch_locked(cause);
     g_lock.release(state);
 }
 
@@ -180,20 +263,43 @@ void irq_exit_point()
     if (!kernel::sync::need_resched() || kernel::sync::preempt_count() != 0) return;
     kernel::sync::clear_need_resched();
     ++g_irq_exit_switches;
-    preempt_switch();
+    preempt_switch(trace::SwitchCause::IrqExit);
 }
 
 void resched_hook()
 {
     ++g_deferred_switches;
-    preempt_switch();
+    preempt_switch(trace::SwitchCause::Deferred);
+}
+
+// The tick and the sleepers it is about to wake (they are still Sleeping). Lock held.
+[[gnu::cold, gnu::noinline]] void trace_tick_locked(uint64_t now)
+{
+    Thread* running = g_current;
+    trace_record(trace::EventKind::Tick, running != nullptr ? running->id() : 0, kernel::time::uptime_ns());
+    if (policy().next_wake_tick() > now) return;
+    for (Thread* t = g_all; t != nullptr; t = A::all_next(*t))
+        if (t->state() == ThreadState::Sleeping && t->entity().wake_tick() <= now)
+            trace_record(trace::EventKind::Wake, t->id(), 0, cause_byte(trace::WakeCause::Timer));
 }
 
 // Timer interrupt (interrupts off): accounting only; the switch happens at the interrupt exit.
 void on_tick()
 {
     auto guard = g_lock.lock();
-    if (policy().on_tick(kernel::time::ticks())) kernel::sync::set_need_resched();
+    const uint64_t now = kernel::time::ticks();
+    if (g_trace_on) [[unlikely]]
+        trace_tick_locked(now);
+    if (policy().on_tick(now) && resched_allowed_locked()) kernel::sync::set_need_resched();
+}
+
+// Around every real IRQ (interrupts off); installed only while tracing.
+void trace_irq(uint8_t irq, bool entering)
+{
+    if (!g_trace_on) return;
+    Thread* running = g_current;
+    trace_record(entering ? trace::EventKind::IrqEnter : trace::EventKind::IrqExit,
+                 running != nullptr ? running->id() : 0, 0, irq);
 }
 
 const char* owner_name()
@@ -282,7 +388,9 @@ void init()
     config.starvation_bound_ticks = ms_to_ticks(500);
     config.tick_period_numerator_ns = kernel::time::tick_period_ns();
     config.tick_period_denominator = 1;
-    new (g_policy_storage) Policy(config);
+    // Policy has no const or reference members, so g_policy names the new object.
+    g_policy.~Policy();
+    new (&g_policy) Policy(config);
 
     // The boot flow becomes "heartwood", running on the boot stack (no slot, no guard needed:
     // boot.S gave it one).
@@ -336,6 +444,11 @@ lib::Expected<Thread*, SpawnError> spawn(ThreadEntry entry, void* arg, const cha
         link_thread(t);
         ++g_spawned;
         policy().admit(A::entity(*t));
+        if (g_trace_on) [[unlikely]] {
+            g_trace_names.add(t->id(), A::name(t));
+            Thread* parent = g_current;
+            trace_record(trace::EventKind::Spawn, t->id(), parent != nullptr ? parent->id() : 0);
+        }
         mirror_resched();
     } // a new thread that outranks us runs here (preempt_enable's resched hook)
     return t;
@@ -346,8 +459,11 @@ void exit()
     Thread* self = require_current("exit");
     if (self == g_boot || self == g_idle) kernel::panic("Loom of Fate: thread '{}' may not exit", A::name(self));
     (void)g_lock.acquire();
+    trace_event(trace::EventKind::Block, self->id(), 0, cause_byte(trace::BlockCause::Exit));
     policy().exit(A::entity(*self));
-    if (Thread* joiner = A::joiner(*self)) policy().wake(A::entity(*joiner));
+    if (Thread* joiner = A::joiner(*self))
+        if (policy().wake(A::entity(*joiner)))
+            trace_event(trace::EventKind::Wake, joiner->id(), self->id(), cause_byte(trace::WakeCause::Join));
     if (A::detached(*self)) {
         A::zombie_next(*self) = g_zombies;
         g_zombies = self;
@@ -368,6 +484,7 @@ void join(Thread* thread)
     A::joined(*thread) = true;
     while (thread->state() != ThreadState::Exited) {
         A::joiner(*thread) = self;
+        trace_event(trace::EventKind::Block, self->id(), 0, cause_byte(trace::BlockCause::Join));
         policy().block(A::entity(*self));
         switch_locked();
     }
@@ -393,11 +510,16 @@ void detach(Thread* thread)
 
 void yield()
 {
-    if (!g_initialized) [[unlikely]]
-        return;
     const IrqState state = g_lock.acquire();
     Thread* prev = g_current;
-    switch_to_locked(prev, policy().yield_and_pick_next()); // = Policy::yield() + pick_next()
+    SchedEntity* picked = policy().yield_and_pick_next(); // = Policy::yield() + pick_next()
+    // Before init() the policy has no entity at all: nothing to yield to. (Checking here, on the
+    // rare path, rather than g_initialized up front keeps the round trip within its budget.)
+    if (picked == nullptr && !g_initialized) [[unlikely]] {
+        g_lock.release(state);
+        return;
+    }
+    switch_to_locked(prev, picked, trace::SwitchCause::Yield);
     g_lock.release(state);
 }
 
@@ -411,7 +533,11 @@ void sleep_ticks(uint64_t ticks)
     }
     const IrqState state = g_lock.acquire();
     // +1: the current tick is already partly over, so waking at now + ticks could be early.
-    if (policy().sleep_until(A::entity(*self), policy().now() + ticks + 1)) switch_locked();
+    const uint64_t wake_tick = policy().now() + ticks + 1;
+    if (policy().sleep_until(A::entity(*self), wake_tick)) {
+        trace_event(trace::EventKind::Block, self->id(), wake_tick, cause_byte(trace::BlockCause::Sleep));
+        switch_locked();
+    }
     g_lock.release(state);
 }
 
@@ -453,6 +579,7 @@ void park()
     const IrqState state = g_lock.acquire();
     if (!A::unpark_token(*self)) {
         A::parked(*self) = true;
+        trace_event(trace::EventKind::Block, self->id(), 0, cause_byte(trace::BlockCause::Park));
         policy().block(A::entity(*self));
         switch_locked();
         A::parked(*self) = false;
@@ -467,7 +594,11 @@ void unpark(Thread* thread)
     auto guard = g_lock.lock();
     if (A::parked(*thread) && thread->state() == ThreadState::Blocked) {
         A::unpark_token(*thread) = true;
-        policy().wake(A::entity(*thread));
+        if (policy().wake(A::entity(*thread)) && g_trace_on) [[unlikely]] {
+            Thread* waker = g_current;
+            trace_record(trace::EventKind::Wake, thread->id(), waker != nullptr ? waker->id() : 0,
+                         cause_byte(trace::WakeCause::Unpark));
+        }
         mirror_resched();
     } else {
         A::unpark_token(*thread) = true;
@@ -485,6 +616,9 @@ void fill_counters_locked(SchedulerCounters& out)
     out.involuntary_switches = c.involuntary_switches;
     out.irq_exit_switches = g_irq_exit_switches;
     out.deferred_switches = g_deferred_switches;
+    out.preemptions = c.preemptions;
+    out.quantum_expiries = c.quantum_expiries;
+    out.held_back = g_held_back;
     out.threads_spawned = g_spawned;
     out.threads_reaped = g_reaped;
     out.threads_live = g_live;
@@ -514,6 +648,129 @@ bool sample(LoomSample& out, ThreadVisitor visit, void* context)
         for (Thread* t = g_all; t != nullptr; t = A::all_next(*t))
             visit(*t, context);
     return true;
+}
+
+// ---- Timer preemption ----
+
+bool set_timer_preemption(bool enabled)
+{
+    auto guard = g_lock.lock();
+    const bool was = g_timer_preemption;
+    g_timer_preemption = enabled;
+    // A switch held back meanwhile (an expired quantum) is due now; it happens when the lock is
+    // released (preempt_enable's resched hook).
+    if (enabled && g_initialized) mirror_resched();
+    return was;
+}
+
+bool timer_preemption() { return g_timer_preemption; }
+
+// ---- The trace ----
+
+const char* to_string(TraceError error)
+{
+    switch (error) {
+    case TraceError::NotInitialized: return "the Loom of Fate is not initialised";
+    case TraceError::OutOfMemory: return "no memory for the trace ring";
+    case TraceError::Busy: return "the trace is busy";
+    }
+    return "unknown trace error";
+}
+
+namespace {
+
+TraceStatus trace_status_locked()
+{
+    TraceStatus status;
+    status.on = g_trace_on;
+    status.capacity = g_trace_ring.capacity();
+    status.held = g_trace_ring.size();
+    status.recorded = g_trace_ring.pushed();
+    status.overwritten = g_trace_ring.overwritten();
+    status.names_missed = g_trace_names.missed();
+    return status;
+}
+
+} // namespace
+
+lib::Expected<TraceStatus, TraceError> trace_start()
+{
+    if (!g_initialized) return lib::unexpected(TraceError::NotInitialized);
+    trace::Event* storage = nullptr;
+    {
+        auto guard = g_lock.lock();
+        storage = g_trace_storage;
+    }
+    if (storage == nullptr) { // first start: allocate outside the lock, keep it for good
+        storage = static_cast<trace::Event*>(mm::kmalloc(kTraceRingBytes));
+        if (storage == nullptr) return lib::unexpected(TraceError::OutOfMemory);
+        bool kept = false;
+        {
+            auto guard = g_lock.lock();
+            if (g_trace_storage == nullptr) {
+                g_trace_storage = storage;
+                kept = true;
+            }
+        }
+        if (!kept) mm::kfree(storage); // another start won the race
+    }
+    auto guard = g_lock.lock();
+    if (g_trace_dumping) return lib::unexpected(TraceError::Busy);
+    g_trace_ring.attach(g_trace_storage, kTraceCapacity);
+    g_trace_names.clear();
+    for (Thread* t = g_all; t != nullptr; t = A::all_next(*t))
+        g_trace_names.add(t->id(), A::name(t));
+    g_trace_on = true;
+    trace_record(trace::EventKind::Start, g_current->id(), kernel::time::uptime_ns());
+    arch::set_irq_observer(&trace_irq);
+    return trace_status_locked();
+}
+
+TraceStatus trace_stop()
+{
+    auto guard = g_lock.lock();
+    if (g_trace_on) {
+        trace_record(trace::EventKind::Stop, g_current != nullptr ? g_current->id() : 0, kernel::time::uptime_ns());
+        g_trace_on = false;
+        arch::set_irq_observer(nullptr);
+    }
+    return trace_status_locked();
+}
+
+bool trace_release()
+{
+    trace::Event* storage;
+    {
+        auto guard = g_lock.lock();
+        if (g_trace_on || g_trace_dumping) return false;
+        storage = g_trace_storage;
+        g_trace_storage = nullptr;
+        g_trace_ring.attach(nullptr, 0);
+        g_trace_names.clear();
+    }
+    if (storage != nullptr) mm::kfree(storage);
+    return true;
+}
+
+TraceStatus trace_status()
+{
+    auto guard = g_lock.lock();
+    return trace_status_locked();
+}
+
+lib::Expected<trace::JsonReport, TraceError> trace_write_json(lib::FormatSink& out)
+{
+    {
+        auto guard = g_lock.lock();
+        if (g_trace_on || g_trace_dumping) return lib::unexpected(TraceError::Busy);
+        g_trace_dumping = true;
+    }
+    // Off and marked as dumping: nothing writes the ring or the names until we are done.
+    trace::JsonOptions options;
+    const trace::JsonReport report = trace::write_chrome_json(g_trace_ring, g_trace_names, options, out);
+    auto guard = g_lock.lock();
+    g_trace_dumping = false;
+    return report;
 }
 
 } // namespace sched

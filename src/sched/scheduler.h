@@ -31,6 +31,7 @@
 #include "sched/policy.h"
 #include "sched/thread.h"
 #include "sched/thread_state.h"
+#include "sched/trace.h"
 
 namespace sched {
 
@@ -90,6 +91,9 @@ struct SchedulerCounters {
     uint64_t involuntary_switches = 0;
     uint64_t irq_exit_switches = 0;    // preemptions done at interrupt exit
     uint64_t deferred_switches = 0;    // preemptions done by preempt_enable (deferred)
+    uint64_t preemptions = 0;          // involuntary switches with quantum left (outranked)
+    uint64_t quantum_expiries = 0;     // quanta that ran out
+    uint64_t held_back = 0;            // due switches not requested because timer preemption was off
     uint64_t threads_spawned = 0;
     uint64_t threads_reaped = 0;
     uint64_t threads_live = 0;         // incl. heartwood and idle
@@ -111,5 +115,57 @@ struct LoomSample {
 using ThreadVisitor = void (*)(const Thread& thread, void* context);
 // false (out left as is, nothing visited) before init().
 bool sample(LoomSample& out, ThreadVisitor visit, void* context);
+
+// ---- Timer preemption (Eldarin `preempt`) ----
+// On (the default): a thread whose quantum runs out is switched out at the next safe point (time
+// slicing), and a starvation boost preempts. Off: the Loom no longer asks for a switch because a
+// quantum ran out or a boost was given: a thread keeps the CPU until it blocks, yields or exits,
+// unless a ready thread has a more urgent *base* priority (a High shell woken by a key or its
+// timer still preempts Normal threads; a Critical thread preempts everything) or the idle thread
+// is running. Equal priorities then no longer take turns, and lower ones may starve. The policy
+// itself is unchanged: quanta, CPU time and boosts are still accounted, so a thread boosted
+// meanwhile is still picked first at the next switch (even before the High shell that caused it).
+// Switching preemption on again lets a pending expiry switch at once.
+// Returns the previous setting.
+bool set_timer_preemption(bool enabled);
+bool timer_preemption();
+
+// ---- The scheduler trace (sched/trace.h; Eldarin `trace`) ----
+// A ring of kTraceCapacity events (switch, preempt, wake, block, spawn, tick, IRQ enter/exit), each
+// stamped with the cycle counter; overwrite-oldest. The ring is allocated from the Mana Pool at the
+// first trace_start() and kept until trace_release(). Recording happens in the Loom's hooks with
+// interrupts off; when tracing is off each hook costs one load and one predicted branch (the IRQ
+// observer is not even installed).
+inline constexpr size_t kTraceRingBytes = 2 * 1024 * 1024; // one buddy block: no rounding waste
+inline constexpr size_t kTraceCapacity = kTraceRingBytes / sizeof(trace::Event); // 87381 events
+
+enum class TraceError : uint8_t {
+    NotInitialized, // before init()
+    OutOfMemory,    // the ring could not be allocated
+    Busy,           // tracing is on (for a dump), or a dump is being written (for a start)
+};
+const char* to_string(TraceError error);
+
+struct TraceStatus {
+    bool on = false;
+    size_t capacity = 0;
+    size_t held = 0;          // events in the ring
+    uint64_t recorded = 0;    // since the last start
+    uint64_t overwritten = 0; // lost to the ring's wraparound
+    uint64_t names_missed = 0; // threads beyond the name table (shown as "thread N")
+};
+
+// Clears the ring and starts recording (restarts if already on).
+lib::Expected<TraceStatus, TraceError> trace_start();
+// Stops recording (no-op when off); the events stay until the next start.
+TraceStatus trace_stop();
+// Gives the ring back to the Mana Pool (its events are lost; the next start allocates anew).
+// Returns false, changing nothing, while tracing or dumping.
+bool trace_release();
+TraceStatus trace_status();
+// Writes the held events as Chrome trace-event JSON (trace::write_chrome_json). Tracing must be
+// off. Runs without the scheduler lock (nothing records meanwhile); the caller chooses where the
+// bytes go and keeps other output out of them.
+lib::Expected<trace::JsonReport, TraceError> trace_write_json(lib::FormatSink& out);
 
 } // namespace sched
