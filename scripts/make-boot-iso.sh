@@ -18,6 +18,7 @@ set timeout=0
 set default=0
 menuentry "AethelOS" {
     multiboot2 /boot/aethelos.elf $*
+    if [ "\$grub_platform" = pc ]; then set gfxpayload=text; fi
     boot
 }
 CFG

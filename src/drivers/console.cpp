@@ -1,5 +1,6 @@
 #include "drivers/console.h"
 
+#include "drivers/framebuffer_console.h"
 #include "drivers/serial.h"
 #include "drivers/vga_text.h"
 #include "kernel/boot_info.h"
@@ -37,6 +38,24 @@ bool has_vga_text(const kernel::BootInfo& info)
            fb.height == VgaTextConsole::kHeight && fb.pitch == VgaTextConsole::kWidth * 2u;
 }
 
+void init_framebuffer_console(const kernel::BootInfo& info)
+{
+    FramebufferConsole& screen = framebuffer_console();
+    if (screen.present() || !info.has_framebuffer) return;
+    const kernel::FramebufferInfo& fb = info.framebuffer;
+    if (auto status = screen.init(fb); !status) {
+        lib::log::warn("display is a {}x{} {} framebuffer at {} bpp, phys {:#x}, pitch {}: {}; no screen console, "
+                       "output is on serial only",
+                       fb.width, fb.height, kernel::framebuffer_type_name(fb.type), static_cast<unsigned>(fb.bpp),
+                       fb.phys_addr.get(), fb.pitch, to_string(status.error()));
+        return;
+    }
+    lib::log::add_sink(&screen);
+    lib::log::info("framebuffer console: {}x{} at {} bpp (pitch {}, phys {:#x}), {}x{} cells of 8x16", fb.width,
+                   fb.height, static_cast<unsigned>(fb.bpp), fb.pitch, fb.phys_addr.get(), screen.grid().width(),
+                   screen.grid().height());
+}
+
 void init_screen_consoles(const kernel::BootInfo& info)
 {
     const bool text = has_vga_text(info);
@@ -51,13 +70,11 @@ void init_screen_consoles(const kernel::BootInfo& info)
         lib::log::warn("EGA text mode {}x{} at {} is not the 80x25 screen at {:#x}: no screen console", fb.width,
                        fb.height, fb.phys_addr, VgaTextConsole::kBufferPhys);
     else
-        lib::log::info("display is a {}x{} {} framebuffer, not text mode: console output is on serial only",
-                       fb.width, fb.height, kernel::framebuffer_type_name(fb.type));
+        init_framebuffer_console(info);
 }
 
 bool serial_console_present() { return com1().present(); }
 bool vga_text_console_present() { return vga_text().present(); }
-
-int console_read_byte() { return com1().read_byte(); }
+bool framebuffer_console_present() { return framebuffer_console().present(); }
 
 } // namespace drivers

@@ -1,6 +1,7 @@
 #pragma once
-// The Heartwood's consoles: COM1 and, on machines booted in text mode, the VGA
-// screen. Every present console is a lib::log sink, so log output reaches all.
+// The Heartwood's consoles: COM1 and the screen, which is the VGA text console on
+// machines booted in text mode (BIOS) and the framebuffer console on machines left in a
+// pixel mode (UEFI). Every present console is a lib::log sink, so log output reaches all.
 #include <stdint.h>
 
 namespace kernel {
@@ -18,18 +19,20 @@ void init_consoles(bool vga_text_present);
 // knows whether the machine has a text screen (that is in the boot information).
 void init_serial_console();
 void init_vga_text_console(bool vga_text_present);
-// init_vga_text_console(has_vga_text(info)): the boot flow's entry point once the
-// Multiboot2 information has been parsed.
+// The boot flow's entry point once the Multiboot2 information has been parsed: the VGA
+// text console when has_vga_text(info), else the framebuffer console when the loader
+// reports an RGB framebuffer it can draw on (a warning says why when it cannot).
 void init_screen_consoles(const kernel::BootInfo& info);
+// The framebuffer half of init_screen_consoles. Safe to call again.
+void init_framebuffer_console(const kernel::BootInfo& info);
 // True when the loader reports the display in 80x25 EGA text mode at 0xB8000 (GRUB does on
 // BIOS machines; under UEFI it reports a pixel framebuffer and there is no text mode).
 bool has_vga_text(const kernel::BootInfo& info);
 
 bool serial_console_present();
 bool vga_text_console_present();
+bool framebuffer_console_present();
 
-// One input byte (0..255) or -1 if none is waiting. Non-blocking. Serial only for now;
-// the keyboard will join it here.
-int console_read_byte();
+// Input (serial and keyboard) is read through drivers/input.h.
 
 } // namespace drivers

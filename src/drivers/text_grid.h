@@ -78,6 +78,8 @@ public:
 
     // Out-of-range coordinates read as 0.
     uint16_t cell(uint16_t column, uint16_t row) const;
+    // All width * height cells, row by row (null while detached): what a renderer draws from.
+    const uint16_t* cells() const { return m_cells; }
 
 private:
     enum class State : uint8_t { Ground, Escape, Csi, Utf8 };

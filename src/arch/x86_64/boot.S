@@ -20,10 +20,13 @@
  * Without NX (no CPUID.80000001h:EDX[20]) the NX bits are left clear, since bit 63 is reserved
  * then; W^X still holds for writes, only data stays executable.
  *
- * Multiboot2 header tags: a console-flags tag saying we drive the EGA text console, and NO
- * framebuffer tag. GRUB treats a framebuffer tag (even 0x0x0, even optional) as "switch to a
- * graphics mode" under BIOS, which would take the VGA text console away. Under UEFI there is no
- * text mode and GRUB sets up a framebuffer anyway and reports it in the boot information.
+ * Multiboot2 header tags: a console-flags tag saying we drive the EGA text console, and an
+ * optional framebuffer tag asking for 1024x768x32 (GRUB falls back to 1024x768 at any depth,
+ * then to any mode). Under UEFI there is no text mode, so this picks the framebuffer the
+ * framebuffer console draws on. Under BIOS, GRUB would obey the tag as well and leave text mode;
+ * our grub.cfg files set gfxpayload=text after the multiboot2 command on the "pc" platform
+ * (GRUB reads it only at boot) to keep the 80x25 VGA text console there. A BIOS boot that does
+ * get a framebuffer still has a screen: the framebuffer console.
  */
 
 #define KERNEL_VMA 0xffffffff80000000
@@ -83,6 +86,14 @@ mb2_tag_info_request_end:
     .short 4, MB2_TAG_OPTIONAL
     .long 12
     .long 1 << 1
+
+    /* Framebuffer (optional tag): width, height, depth; GRUB's choice when it cannot oblige. */
+    .balign 8
+    .short 5, MB2_TAG_OPTIONAL
+    .long 20
+    .long 1024
+    .long 768
+    .long 32
 
     /* End tag. */
     .balign 8

@@ -209,6 +209,10 @@ CommandStatus cmd_nice(const Args& args, lib::FormatSink& out)
     sched::Priority priority = sched::Priority::Normal;
     if (args.count() != 3 || !parse_number(args[1], UINT64_MAX, id) || !parse_priority(args[2], priority))
         return CommandStatus::Usage;
+    if (priority == sched::Priority::Critical) {
+        lib::format_to(out, "nice: critical is kept for the Heartwood's own threads; it would outrank Eldarin\n");
+        return CommandStatus::Failed;
+    }
     // With preemption off no other thread runs, so none can exit or be reaped (the reaper is the
     // idle thread) between finding the thread and changing it.
     sync::PreemptGuard no_preemption;
@@ -280,6 +284,12 @@ CommandStatus cmd_spawn(const Args& args, lib::FormatSink& out)
     if (args.count() > 2 && (!parse_number(args[2], workloads::kMaxSpawnCount, count) || count == 0))
         return CommandStatus::Usage;
     if (args.count() > 3 && !parse_priority(args[3], priority)) return CommandStatus::Usage;
+    // Critical outranks the shell: a Critical hog would leave nobody able to type `kill`.
+    if (priority == sched::Priority::Critical) {
+        lib::format_to(out, "spawn: critical is kept for the Heartwood's own threads; a critical workload would "
+                            "silence Eldarin (use high or below)\n");
+        return CommandStatus::Failed;
+    }
     if (args.count() > 4 && (!parse_number(args[4], 3600, seconds) || seconds == 0)) return CommandStatus::Usage;
     const workloads::SpawnResult result =
         workloads::spawn(kind, static_cast<unsigned>(count), priority, seconds * 1000);
@@ -476,7 +486,7 @@ const Command kCommands[] = {
     { "threads", "ps", "threads", "the Loom of Fate's threads as a table", cmd_threads },
     { "mem", nullptr, "mem", "Mana Pool: frames buddyinfo, heap slabinfo, watermarks", cmd_mem },
     { "harmony", nullptr, "harmony", "Jain's fairness index, explained", cmd_harmony },
-    { "nice", nullptr, "nice <id> <critical|high|normal|low|idle>", "changes a thread's priority", cmd_nice },
+    { "nice", nullptr, "nice <id> <high|normal|low|idle>", "changes a thread's priority", cmd_nice },
     { "quantum", nullptr, "quantum <id|all> <ms>", "sets a thread's (or every thread's) time slice", cmd_quantum },
     { "spawn", nullptr, "spawn <hog|churn|sleeper|contend> [count] [priority] [seconds]",
       "starts 1..64 workload threads (default 1, normal, 10 s) and lists their ids; they exit when their time is up", cmd_spawn },

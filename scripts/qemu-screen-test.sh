@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Boots an ISO under OVMF and reads the framebuffer console off a QEMU screendump.
+#   scripts/qemu-screen-test.sh --iso build/aethelos.iso --font /usr/share/grub/ascii.pf2
+#       --png build/logs/screen-uefi.png --log build/logs/screen-uefi.log [--timeout 55]
+# QEMU runs headless with the serial port on a pipe and its monitor on a unix socket. Once
+# the shell's `aethel> ` prompt has reached the serial line, the monitor's `screendump`
+# takes the screen (a PPM; QEMU 7.2's monitor has no PNG option), kept as --png with the
+# text read from it next to it (<png>.txt). scripts/check-screen.py must then find the
+# banner, the level words in their colour and the prompt on the last line, drawn with the
+# kernel's own font. Two negative controls follow: the checker must refuse a black screen
+# of the same size and the same screenshot mirrored. Exit 0 when all of that holds.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+iso=""; log=""; png=""; font=/usr/share/grub/ascii.pf2; timeout_s=55
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --iso) iso=$2; shift 2 ;;
+    --log) log=$2; shift 2 ;;
+    --png) png=$2; shift 2 ;;
+    --font) font=$2; shift 2 ;;
+    --timeout) timeout_s=$2; shift 2 ;;
+    --firmware) # only uefi: a BIOS boot keeps VGA text mode, drawn by QEMU in the VGA's own font
+      [ "$2" = uefi ] || { echo "qemu-screen-test.sh: only uefi has a framebuffer console" >&2; exit 2; }
+      shift 2 ;;
+    *) echo "qemu-screen-test.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+[ -n "$iso" ] && [ -n "$log" ] && [ -n "$png" ] ||
+  { echo "usage: $0 --iso <iso> --log <serial.log> --png <screen.png> [--font <pf2>] [--timeout s]" >&2; exit 2; }
+[ -f "$iso" ] || { echo "qemu-screen-test.sh: $iso not found" >&2; exit 1; }
+[ -f "$font" ] || { echo "qemu-screen-test.sh: font $font not found (grub-common)" >&2; exit 1; }
+ovmf=$("$here/scripts/find-ovmf.sh")
+mkdir -p "$(dirname "$log")" "$(dirname "$png")"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+qemu=(qemu-system-x86_64 -machine q35 -cpu qemu64 -m 256M -cdrom "$iso" -boot d -no-reboot -bios "$ovmf"
+      -display none -serial stdio -monitor "unix:$work/monitor.sock,server,nowait"
+      -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+
+exec python3 - "$log" "$timeout_s" "$work" "$png" "$font" "$here/scripts/check-screen.py" "${qemu[@]}" <<'PY'
+import os, select, socket, subprocess, sys, time
+
+log_path, timeout_s, work, png, font, checker = sys.argv[1:7]
+cmd = sys.argv[7:]
+timeout_s = float(timeout_s)
+t0 = time.monotonic()
+deadline = t0 + timeout_s
+PROMPT = b"aethel> "
+BANNER = "AethelOS - the Heartwood stirs."
+ppm = os.path.join(work, "screen.ppm")
+proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+log = open(log_path, "wb")
+buf = bytearray()
+
+def pump(wait):
+    r, _, _ = select.select([proc.stdout], [], [], wait)
+    if r:
+        data = os.read(proc.stdout.fileno(), 65536)
+        if not data:
+            raise RuntimeError("QEMU exited (status %s)" % proc.poll())
+        buf.extend(data)
+        log.write(data); log.flush()
+
+def monitor(command):
+    """Sends one monitor command and waits for the next (qemu) prompt."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(max(1.0, deadline - time.monotonic()))
+    s.connect(os.path.join(work, "monitor.sock"))
+    reply = b""
+    while not reply.endswith(b"(qemu) "):
+        reply += s.recv(4096)
+    s.sendall(command.encode() + b"\n")
+    reply = b""
+    while b"(qemu) " not in reply:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    s.close()
+    return reply
+
+def check(image, extra):
+    args = [sys.executable, checker, image, "--font", font] + extra
+    return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+ok = False
+try:
+    while PROMPT not in buf:
+        if time.monotonic() > deadline:
+            raise TimeoutError("no %r on the serial line within %.0f s" % (PROMPT, timeout_s))
+        pump(0.1)
+    t_prompt = time.monotonic() - t0
+    print("shell prompt on serial after %.1f s" % t_prompt)
+    # The screen is drawn right after the serial line (sinks run in order); give the guest a moment.
+    time.sleep(0.5)
+    expectations = ["--expect", BANNER, "--expect", "Eldarin listens.", "--prompt", "aethel> ",
+                    "--expect-colour", "info=00aa00", "--text-out", png + ".txt"]
+    for attempt in range(3):
+        t_dump = time.monotonic()
+        if os.path.exists(ppm):
+            os.unlink(ppm)
+        monitor("screendump " + ppm)
+        if not os.path.exists(ppm):
+            raise RuntimeError("screendump wrote no file")
+        t_check = time.monotonic()
+        result = check(ppm, expectations + ["--save-png", png])
+        print(result.stdout, end="")
+        print("screendump %.1f s, check %.1f s" % (t_check - t_dump, time.monotonic() - t_check))
+        if result.returncode == 0:
+            ok = True
+            break
+        if time.monotonic() + 5 > deadline:
+            break
+        time.sleep(1.0)  # maybe caught the screen mid-update: look again
+    monitor("quit")
+finally:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    log.close()
+
+if not ok:
+    print("screen test FAILED; screenshot %s, serial log %s" % (png, log_path))
+    sys.exit(1)
+
+# Negative controls: the checker has to be able to say no.
+with open(ppm, "rb") as f:
+    data = f.read()
+# P6 header is three fields then one whitespace byte; the PPMs QEMU writes have no comments.
+parts = data.split(b"\n", 3)
+width, height = map(int, parts[1].split())
+pixels = parts[3]
+black = os.path.join(work, "black.ppm")
+with open(black, "wb") as f:
+    f.write(b"P6\n%d %d\n255\n" % (width, height) + bytes(len(pixels)))
+mirrored = os.path.join(work, "mirrored.ppm")
+rows = [pixels[y * width * 3:(y + 1) * width * 3] for y in range(height)]
+with open(mirrored, "wb") as f:
+    f.write(b"P6\n%d %d\n255\n" % (width, height))
+    for row in rows:
+        f.write(b"".join(row[x * 3:x * 3 + 3] for x in range(width - 1, -1, -1)))
+for name, image in (("black screen", black), ("mirrored screenshot", mirrored)):
+    result = check(image, ["--expect", BANNER, "--prompt", "aethel> "])
+    if result.returncode == 0:
+        print("FAIL  the checker accepted the %s:\n%s" % (name, result.stdout))
+        sys.exit(1)
+    print("ok    the checker refuses the %s" % name)
+print("screen test passed in %.1f s; screenshot %s, serial log %s" % (time.monotonic() - t0, png, log_path))
+PY
