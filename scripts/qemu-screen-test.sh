@@ -47,7 +47,7 @@ timeout_s = float(timeout_s)
 t0 = time.monotonic()
 deadline = t0 + timeout_s
 PROMPT = b"aethel> "
-BANNER = "AethelOS - the Heartwood stirs."
+BANNER = "AethelOS - the Heartwood stirs;"
 ppm = os.path.join(work, "screen.ppm")
 proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 log = open(log_path, "wb")

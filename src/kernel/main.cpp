@@ -38,13 +38,13 @@ KernelOptions g_options;
 
 void print_banner()
 {
-    lib::log::print("\n\x1b[1;32m"
+    lib::log::print("\x1b[1;32m"
                     "    _       _   _          _  ___  ____  \n"
                     "   / \\  ___| |_| |__   ___| |/ _ \\/ ___| \n"
                     "  / _ \\/ _ \\ __| '_ \\ / _ \\ | | | \\___ \\ \n"
                     " / ___ \\  __/ |_| | | |  __/ | |_| |___) |\n"
                     "/_/   \\_\\___|\\__|_| |_|\\___|_|\\___/|____/ \x1b[0m\n"
-                    "\n  AethelOS - the Heartwood stirs.\n\n");
+                    "\n  AethelOS - the Heartwood stirs; this is what it holds:\n");
 }
 
 uint64_t clock_for_log() { return time::uptime_ns(); }
@@ -95,9 +95,10 @@ void print_welcome()
     // Live figures, copied with interrupts briefly off (never blocking on the timer): see stats.h.
     static stats::Snapshot snapshot; // ~7 KiB, kept off the boot stack
     stats::take_snapshot(snapshot);
-    lib::log::print("\n  The Heartwood stirs; this is what it holds:\n");
+    // The banner comes after the boot log, so that on an 80x25 screen the welcome (banner,
+    // snapshot, prompt: 25 lines) is what stays in view.
+    print_banner();
     stats::print_snapshot(snapshot, stats::Layout::Welcome);
-    lib::log::print("\n");
 }
 
 // What the Mana Pool holds for others: heap bytes handed out, and frames used outside the heap.
@@ -148,7 +149,6 @@ extern "C" [[noreturn]] void kernel_main(uint32_t multiboot_magic, uint64_t mult
     drivers::init_serial_console();
     load_boot_info(multiboot_magic, multiboot_info_phys);
     drivers::init_screen_consoles(g_boot_info);
-    print_banner();
     apply_command_line();
     mm::init_frames(g_boot_info);
     mm::init_heap();
