@@ -27,7 +27,12 @@ done
 
 work=$(mktemp -d /tmp/aethelos-stress.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-"$here/scripts/make-boot-iso.sh" "$elf" "$work/stress.iso" stress=$seconds hz=$hz log=info
+# make-boot-iso.sh keeps grub-mkrescue's log inside the ISO root, and on a busy host xorriso may
+# refuse that file as it grows ("MISHAP"); retried until make-boot-iso.sh writes the log elsewhere.
+for attempt in 1 2 3; do
+  "$here/scripts/make-boot-iso.sh" "$elf" "$work/stress.iso" stress=$seconds hz=$hz log=info > "$work/iso.log" 2>&1 && break
+  [ "$attempt" = 3 ] && { cat "$work/iso.log" >&2; echo "qemu-stress: cannot build the ISO" >&2; exit 1; }
+done
 
 set +e
 "$here/scripts/qemu-test.sh" --iso "$work/stress.iso" --firmware "$firmware" --log "$log" --timeout "$timeout_s"
