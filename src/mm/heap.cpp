@@ -1095,7 +1095,8 @@ lib::Expected<void*, HeapError> Heap::reallocate(void* ptr, size_t new_size)
         default: fresh = kHeapPageSize << request->index; break;
         }
     }
-    if (new_size <= capacity && fresh * 2 >= capacity) {
+    // Keeps the block, re-zoned for new_size (debug medium blocks record the requested size).
+    auto keep_in_place = [&]() -> void* {
         if (*layer == HeapLayer::Medium && m_debug) {
             auto* object = static_cast<uint8_t*>(ptr);
             if (new_size > old_size)
@@ -1108,10 +1109,12 @@ lib::Expected<void*, HeapError> Heap::reallocate(void* ptr, size_t new_size)
             __builtin_memcpy(reinterpret_cast<void*>(block.block), &header, sizeof(header));
         }
         return ptr;
-    }
+    };
+    if (new_size <= capacity && fresh * 2 >= capacity)
+        return keep_in_place();
     void* moved = allocate(new_size);
     if (moved == nullptr)
-        return new_size <= capacity ? ptr : nullptr; // a shrink that could not move stays put
+        return new_size <= capacity ? keep_in_place() : nullptr; // could not move: stays put, re-zoned
     __builtin_memcpy(moved, ptr, lib::min(old_size, new_size));
     if (auto freed = free(ptr); !freed) {
         // Only slab objects get here (interior pointer or double free that the

@@ -747,6 +747,26 @@ TEST_CASE("heap: reallocate grows in place, moves across layers, keeps contents"
     }
 }
 
+// Found by the heap fuzzer: a medium block that grows within its capacity while the move's
+// allocation fails must still be re-zoned, or the caller's legal writes land in its red zone.
+TEST_CASE("heap: a grow that cannot move stays in place with its new size", "[heap][debug]")
+{
+    Fixture f(SlabDebug::On);
+    Heap& heap = *f.heap;
+    void* p = heap.allocate(110, 2048); // a 2 KiB-aligned medium block, much larger than 110
+    REQUIRE(p != nullptr);
+    REQUIRE(heap.layer_of(p).value() == HeapLayer::Medium);
+    heap.fail_nth_allocation(1);
+    void* q = heap.reallocate(p, 841).value();
+    CHECK(q == p);
+    CHECK(heap.usable_size(q).value() >= 841);
+    std::memset(q, 0x5a, 841);
+    CHECK_FALSE(heap.check_invariants().has(HeapViolation::MediumRedZone));
+    REQUIRE(heap.free(q).has_value());
+    CHECK(f.reports.text.empty());
+    f.require_clean();
+}
+
 TEST_CASE("heap: allocate_zeroed zeroes and checks for overflow", "[heap]")
 {
     Fixture f(SlabDebug::On);
