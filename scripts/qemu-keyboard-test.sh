@@ -35,51 +35,23 @@ case "$firmware" in
   *) echo "qemu-keyboard-test.sh: firmware must be bios or uefi" >&2; exit 2 ;;
 esac
 
-python3 - "$log" "$timeout_s" "$monitor" "$machine" "${qemu[@]}" <<'PY'
-import os, re, select, socket, subprocess, sys, time
+python3 - "$here/scripts" "$log" "$timeout_s" "$monitor" "$machine" "${qemu[@]}" <<'PY'
+import re, sys, time
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv.pop(1))
+from aethelos_qemu import PROMPT, Qemu, report
 
 log_path, timeout_s, monitor_path, machine, cmd = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5:]
-deadline = time.monotonic() + timeout_s
-PROMPT = b"aethel> "
-proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-buf = bytearray()
-log = open(log_path, "wb")
+q = Qemu(cmd, log_path, timeout_s, monitor_path=monitor_path)
 failures = []
-mon = None
-
-def pump(wait):
-    r, _, _ = select.select([proc.stdout], [], [], wait)
-    if r:
-        data = os.read(proc.stdout.fileno(), 65536)
-        if not data:
-            raise RuntimeError("QEMU exited (status %s)" % proc.poll())
-        buf.extend(data)
-        log.write(data); log.flush()
-
-def wait_for(token, start):
-    while True:
-        i = buf.find(token, start)
-        if i >= 0:
-            return i
-        if time.monotonic() > deadline:
-            raise TimeoutError("timed out waiting for %r" % token)
-        pump(0.05)
-
-def drain_monitor():
-    mon.setblocking(False)
-    try:
-        while mon.recv(65536):
-            pass
-    except BlockingIOError:
-        pass
 
 def keys(names):
     # One key at a time, held 20 ms, with a pause so press and release reach the guest in order.
     for name in names:
-        mon.sendall(("sendkey %s 20\n" % name).encode())
+        q.mon.send("sendkey %s 20" % name)
         time.sleep(0.06)
-        drain_monitor()
-        pump(0)
+        q.mon.drain()
+        q.pump(0)
 
 def typed(text):
     names = []
@@ -97,34 +69,22 @@ def check(what, reply, pattern, present=True):
         failures.append((what, pattern, reply))
 
 def line(what, names, expect=(), reject=()):
-    start = len(buf)
+    start = len(q.buf)
     keys(names)
-    end = wait_for(PROMPT, start)
-    reply = buf[start:end].decode("utf-8", "replace")
+    reply = q.reply(start)
     for e in expect: check(what, reply, e)
     for e in reject: check(what, reply, e, present=False)
 
 try:
-    wait_for(PROMPT, 0)
-    print("shell prompt reached after %.1f s" % (timeout_s - (deadline - time.monotonic())))
-    for _ in range(100):
-        try:
-            mon = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            mon.connect(monitor_path)
-            break
-        except OSError:
-            time.sleep(0.05)
+    q.wait_for(PROMPT)
+    print("shell prompt reached after %.1f s" % q.elapsed())
+    q.open_monitor()
     time.sleep(0.2)
-    drain_monitor()
-    boot = buf.decode("utf-8", "replace")
+    q.mon.drain()
+    boot = q.text(0)
     if "i8042=off" in machine:
         check("boot log", boot, r"ps/2 keyboard: no 8042 controller answered .*input continues on serial alone")
-        start = len(buf)
-        for ch in b"echo still heard\r":
-            proc.stdin.write(bytes([ch])); proc.stdin.flush()
-            time.sleep(0.005)
-        end = wait_for(PROMPT, start)
-        check("serial: echo still heard", buf[start:end].decode("utf-8", "replace"), r"^still heard\r?$")
+        check("serial: echo still heard", q.exchange("echo still heard"), r"^still heard\r?$")
         raise SystemExit
     check("boot log", boot, r"ps/2 keyboard ready")
     # Shift for capitals, a typo taken back with Backspace, Enter.
@@ -141,19 +101,10 @@ try:
 except SystemExit:
     pass
 except Exception as e:  # timeouts, QEMU dying
-    failures.append(("(driver)", str(e), buf[-2000:].decode("utf-8", "replace")))
+    failures.append(("(driver)", str(e), q.tail()))
     print("FAIL  %s" % e)
 finally:
-    if mon is not None:
-        mon.close()
-    proc.kill()
-    proc.wait()
-    log.close()
+    q.close()
 
-if failures:
-    for what, expected, reply in failures:
-        print("---- %s: expected %s; got:\n%s" % (what, expected, reply))
-    print("keyboard test FAILED (%d checks); serial log: %s" % (len(failures), log_path))
-    sys.exit(1)
-print("keyboard test passed; serial log: %s" % log_path)
+report("keyboard", failures, log_path)
 PY

@@ -38,47 +38,18 @@ qemu=(qemu-system-x86_64 -machine q35 -cpu qemu64 -m 256M -cdrom "$iso" -boot d 
       -display none -serial stdio -monitor "unix:$work/monitor.sock,server,nowait"
       -device isa-debug-exit,iobase=0xf4,iosize=0x04)
 
-exec python3 - "$log" "$timeout_s" "$work" "$png" "$font" "$here/scripts/check-screen.py" "${qemu[@]}" <<'PY'
-import os, select, socket, subprocess, sys, time
+exec python3 - "$here/scripts" "$log" "$timeout_s" "$work" "$png" "$font" "$here/scripts/check-screen.py" "${qemu[@]}" <<'PY'
+import os, subprocess, sys, time
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv.pop(1))
+from aethelos_qemu import PROMPT, Qemu
 
 log_path, timeout_s, work, png, font, checker = sys.argv[1:7]
 cmd = sys.argv[7:]
 timeout_s = float(timeout_s)
-t0 = time.monotonic()
-deadline = t0 + timeout_s
-PROMPT = b"aethel> "
 BANNER = "AethelOS - the Heartwood stirs;"
 ppm = os.path.join(work, "screen.ppm")
-proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-log = open(log_path, "wb")
-buf = bytearray()
-
-def pump(wait):
-    r, _, _ = select.select([proc.stdout], [], [], wait)
-    if r:
-        data = os.read(proc.stdout.fileno(), 65536)
-        if not data:
-            raise RuntimeError("QEMU exited (status %s)" % proc.poll())
-        buf.extend(data)
-        log.write(data); log.flush()
-
-def monitor(command):
-    """Sends one monitor command and waits for the next (qemu) prompt."""
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(max(1.0, deadline - time.monotonic()))
-    s.connect(os.path.join(work, "monitor.sock"))
-    reply = b""
-    while not reply.endswith(b"(qemu) "):
-        reply += s.recv(4096)
-    s.sendall(command.encode() + b"\n")
-    reply = b""
-    while b"(qemu) " not in reply:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        reply += chunk
-    s.close()
-    return reply
+q = Qemu(cmd, log_path, timeout_s, stdin=False, monitor_path=os.path.join(work, "monitor.sock"))
 
 def check(image, extra):
     args = [sys.executable, checker, image, "--font", font] + extra
@@ -86,11 +57,11 @@ def check(image, extra):
 
 ok = False
 try:
-    while PROMPT not in buf:
-        if time.monotonic() > deadline:
+    while PROMPT not in q.buf:
+        if time.monotonic() > q.deadline:
             raise TimeoutError("no %r on the serial line within %.0f s" % (PROMPT, timeout_s))
-        pump(0.1)
-    t_prompt = time.monotonic() - t0
+        q.pump(0.1)
+    t_prompt = q.elapsed()
     print("shell prompt on serial after %.1f s" % t_prompt)
     # The screen is drawn right after the serial line (sinks run in order); give the guest a moment.
     time.sleep(0.5)
@@ -100,7 +71,7 @@ try:
         t_dump = time.monotonic()
         if os.path.exists(ppm):
             os.unlink(ppm)
-        monitor("screendump " + ppm)
+        q.monitor("screendump " + ppm)
         if not os.path.exists(ppm):
             raise RuntimeError("screendump wrote no file")
         t_check = time.monotonic()
@@ -110,15 +81,12 @@ try:
         if result.returncode == 0:
             ok = True
             break
-        if time.monotonic() + 5 > deadline:
+        if time.monotonic() + 5 > q.deadline:
             break
         time.sleep(1.0)  # maybe caught the screen mid-update: look again
-    monitor("quit")
+    q.monitor("quit")
 finally:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
-    log.close()
+    q.close()
 
 if not ok:
     print("screen test FAILED; screenshot %s, serial log %s" % (png, log_path))
@@ -146,5 +114,5 @@ for name, image in (("black screen", black), ("mirrored screenshot", mirrored)):
         print("FAIL  the checker accepted the %s:\n%s" % (name, result.stdout))
         sys.exit(1)
     print("ok    the checker refuses the %s" % name)
-print("screen test passed in %.1f s; screenshot %s, serial log %s" % (time.monotonic() - t0, png, log_path))
+print("screen test passed in %.1f s; screenshot %s, serial log %s" % (q.elapsed(), png, log_path))
 PY

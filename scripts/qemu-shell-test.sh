@@ -35,43 +35,18 @@ case "$firmware" in
   *) echo "qemu-shell-test.sh: firmware must be bios or uefi" >&2; exit 2 ;;
 esac
 
-exec python3 - "$log" "$timeout_s" "$scenario" "${qemu[@]}" <<'PY'
-import os, re, select, subprocess, sys, time
+exec python3 - "$here/scripts" "$log" "$timeout_s" "$scenario" "${qemu[@]}" <<'PY'
+import re, sys, time
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv.pop(1))
+from aethelos_qemu import PROMPT, Qemu, report
 
 log_path, timeout_s, scenario, cmd = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4:]
-deadline = time.monotonic() + timeout_s
-PROMPT = b"aethel> "
-proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-buf = bytearray()
-log = open(log_path, "wb")
+q = Qemu(cmd, log_path, timeout_s)
 failures = []
 
-def pump(wait):
-    r, _, _ = select.select([proc.stdout], [], [], wait)
-    if r:
-        data = os.read(proc.stdout.fileno(), 65536)
-        if not data:
-            raise RuntimeError("QEMU exited (status %s)" % proc.poll())
-        buf.extend(data)
-        log.write(data); log.flush()
-
-def wait_for(token, start):
-    while True:
-        i = buf.find(token, start)
-        if i >= 0:
-            return i
-        if time.monotonic() > deadline:
-            raise TimeoutError("timed out waiting for %r" % token)
-        pump(0.05)
-
 def run(command, expect=(), reject=()):
-    start = len(buf)
-    for ch in (command + "\r").encode():
-        proc.stdin.write(bytes([ch])); proc.stdin.flush()
-        time.sleep(0.005)
-        pump(0)
-    end = wait_for(PROMPT, start)
-    reply = buf[start:end].decode("utf-8", "replace")
+    reply = q.exchange(command)
     for e in expect:
         ok = re.search(e, reply, re.M) is not None
         print("%s  %-22s expects %r" % ("ok  " if ok else "FAIL", command, e))
@@ -82,12 +57,6 @@ def run(command, expect=(), reject=()):
             print("FAIL  %-22s must not print %r" % (command, e))
             failures.append((command, "not " + e, reply))
     return reply
-
-def type_text(text):
-    for ch in text.encode():
-        proc.stdin.write(bytes([ch])); proc.stdin.flush()
-        time.sleep(0.005)
-        pump(0)
 
 def check(ok, command, what, reply):
     print("%s  %-22s %s" % ("ok  " if ok else "FAIL", command, what))
@@ -103,28 +72,18 @@ def stacks_in_use():
     return int(m.group(1)) if m else -1
 
 def shutdown():
-    start = len(buf)
-    type_text("shutdown\r")
-    limit = time.monotonic() + 15
-    status = None
-    while time.monotonic() < limit:
-        status = proc.poll()
-        try:
-            pump(0.1)
-        except RuntimeError:  # end of output: QEMU is gone
-            status = proc.wait(timeout=5)
-            break
-        if status is not None:
-            break
-    reply = buf[start:].decode("utf-8", "replace")
+    start = len(q.buf)
+    q.type_text("shutdown\r")
+    status = q.wait_exit(15)
+    reply = q.text(start)
     check(re.search(r"Powering off through ACPI S5: PM1a_CNT port 0x[0-9a-f]+", reply) is not None,
           "shutdown", "reports the ACPI S5 plan", reply)
     check(re.search(r"The Heartwood goes to rest", reply) is not None, "shutdown", "says farewell", reply)
     check(status == 0, "shutdown", "QEMU exits by itself with status 0 (got %s)" % status, reply)
 
 try:
-    wait_for(PROMPT, 0)
-    print("shell prompt reached after %.1f s" % (timeout_s - (deadline - time.monotonic())))
+    q.wait_for(PROMPT)
+    print("shell prompt reached after %.1f s" % q.elapsed())
     if scenario == "shutdown":
         shutdown()
         raise SystemExit
@@ -198,13 +157,12 @@ try:
     run("kill %d" % spawned[0], [r"^kill: no live thread with id %d" % spawned[0]])
 
     # top: at least two refreshes, then one key ends it and is consumed.
-    start = len(buf)
-    type_text("top\r")
-    first = wait_for(b"Eldarin top:", start)
-    wait_for(b"Eldarin top:", first + 1)
-    type_text("q")
-    end = wait_for(PROMPT, start)
-    reply = buf[start:end].decode("utf-8", "replace")
+    start = len(q.buf)
+    q.type_text("top\r")
+    first = q.wait_for(b"Eldarin top:", start)
+    q.wait_for(b"Eldarin top:", first + 1)
+    q.type_text("q")
+    reply = q.reply(start)
     check("\x1b[H\x1b[J" in reply, "top", "redraws with cursor home + erase", reply)
     check(re.search(r"^\s+ID NAME", reply, re.M) is not None and "eldarin" in reply, "top", "shows the thread table",
           reply)
@@ -216,17 +174,10 @@ try:
 except SystemExit:
     pass
 except Exception as e:  # timeouts, QEMU dying
-    failures.append(("(driver)", str(e), buf[-2000:].decode("utf-8", "replace")))
+    failures.append(("(driver)", str(e), q.tail()))
     print("FAIL  %s" % e)
 finally:
-    proc.kill()
-    proc.wait()
-    log.close()
+    q.close()
 
-if failures:
-    for command, expected, reply in failures:
-        print("---- %s: expected %s; got:\n%s" % (command, expected, reply))
-    print("shell test FAILED (%d checks); serial log: %s" % (len(failures), log_path))
-    sys.exit(1)
-print("shell test passed; serial log: %s" % log_path)
+report("shell", failures, log_path)
 PY

@@ -24,37 +24,15 @@ mkdir -p "$(dirname "$log")"
 qemu=(qemu-system-x86_64 -machine q35 -cpu qemu64 -m 256M -cdrom "$iso" -boot d -display none -no-reboot
       -serial stdio -monitor none -device isa-debug-exit,iobase=0xf4,iosize=0x04)
 
-exec python3 - "$log" "$timeout_s" "$here/scripts/trace-extract" "${qemu[@]}" <<'PY'
-import json, os, re, select, subprocess, sys, time
+exec python3 - "$here/scripts" "$log" "$timeout_s" "$here/scripts/trace-extract" "${qemu[@]}" <<'PY'
+import json, re, subprocess, sys, time
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv.pop(1))
+from aethelos_qemu import PROMPT, Qemu
 
 log_path, timeout_s, extract, cmd = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4:]
-started = time.monotonic()
-deadline = started + timeout_s
-PROMPT = b"aethel> "
-proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-buf = bytearray()
-log = open(log_path, "wb")
+q = Qemu(cmd, log_path, timeout_s)
 failures = []
-
-def pump(wait):
-    r, _, _ = select.select([proc.stdout], [], [], wait)
-    if r:
-        data = os.read(proc.stdout.fileno(), 1 << 20)
-        if not data:
-            raise RuntimeError("QEMU exited (status %s)" % proc.poll())
-        buf.extend(data)
-        log.write(data); log.flush()
-
-def wait_for(token, start):
-    searched = start
-    while True:
-        i = buf.find(token, max(start, searched - len(token)))
-        if i >= 0:
-            return i
-        searched = len(buf)
-        if time.monotonic() > deadline:
-            raise TimeoutError("timed out waiting for %r" % token)
-        pump(0.05)
 
 def check(ok, what, detail=""):
     print("%s  %s" % ("ok  " if ok else "FAIL", what))
@@ -63,13 +41,7 @@ def check(ok, what, detail=""):
     return ok
 
 def run(command, expect=(), reject=()):
-    start = len(buf)
-    for ch in (command + "\r").encode():
-        proc.stdin.write(bytes([ch])); proc.stdin.flush()
-        time.sleep(0.005)
-        pump(0)
-    end = wait_for(PROMPT, start)
-    reply = buf[start:end].decode("utf-8", "replace")
+    reply = q.exchange(command)
     for e in expect:
         check(re.search(e, reply, re.M) is not None, "%-22s prints %r" % (command, e), reply[-1500:])
     for e in reject:
@@ -98,8 +70,8 @@ def analyse(doc):
     return names, slices, hogs, ran, hog_to_hog
 
 try:
-    wait_for(PROMPT, 0)
-    print("shell prompt reached after %.1f s" % (time.monotonic() - started))
+    q.wait_for(PROMPT)
+    print("shell prompt reached after %.1f s" % q.elapsed())
     run("trace", [r"^usage: trace "])
     run("trace bogus", [r"^usage: trace "])
     run("preempt", [r"Timer preemption is on", r"switches +\d+"])
@@ -159,14 +131,12 @@ try:
     check(r.returncode == 0 and len(r.stdout.strip().splitlines()) == 3, "trace-extract --list finds 3 dumps",
           r.stdout + r.stderr)
 except Exception as e:  # timeouts, QEMU dying
-    failures.append(("(driver)", "%s\n%s" % (e, buf[-2000:].decode("utf-8", "replace"))))
+    failures.append(("(driver)", "%s\n%s" % (e, q.tail())))
     print("FAIL  %s" % e)
 finally:
-    proc.kill()
-    proc.wait()
-    log.close()
+    q.close()
 
-elapsed = time.monotonic() - started
+elapsed = q.elapsed()
 if failures:
     for what, detail in failures:
         print("---- %s:\n%s" % (what, detail))
