@@ -12,6 +12,7 @@
 namespace kernel::sync {
 namespace {
 
+#if AETHELOS_SYNC_CHECKS
 // "sync/mutex.cpp" from a full path: the last two components.
 const char* short_path(const char* path)
 {
@@ -25,6 +26,7 @@ const char* short_path(const char* path)
     }
     return start;
 }
+#endif
 
 const char* thread_name(const sched::Thread* thread) { return thread != nullptr ? thread->name() : "nobody"; }
 
