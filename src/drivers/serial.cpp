@@ -25,6 +25,8 @@ constexpr uint8_t kMcrDtr = 0x01, kMcrRts = 0x02, kMcrOut1 = 0x04, kMcrOut2 = 0x
 constexpr uint8_t kMcrNormal = kMcrDtr | kMcrRts | kMcrOut1 | kMcrOut2;
 constexpr uint8_t kLsrDataReady = 0x01;
 constexpr uint8_t kLsrThrEmpty = 0x20;
+// The FIFO and the shift register are both empty (in QEMU: the byte has reached the backend).
+constexpr uint8_t kLsrTransmitterEmpty = 0x40;
 constexpr uint8_t kIerRxAvailable = 0x01;
 
 constexpr uint32_t kUartClock = 115200; // 1.8432 MHz / 16
@@ -116,6 +118,11 @@ bool SerialPort::ready_to_send()
     }
     m_tx_credit = m_fifo_depth;
     return true;
+}
+
+bool SerialPort::transmitter_empty()
+{
+    return m_present && (arch::inb(static_cast<uint16_t>(m_base + kLineStatus)) & kLsrTransmitterEmpty) != 0;
 }
 
 void SerialPort::transmit(uint8_t byte)

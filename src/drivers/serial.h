@@ -29,6 +29,10 @@ public:
     // Bytes dropped because the transmitter stalled.
     uint64_t dropped_bytes() const { return m_dropped; }
 
+    // True when the transmitter (FIFO and shift register) is empty, so the next bytes go out
+    // without the stall logic: for writers that would rather wait than lose bytes (trace dump).
+    bool transmitter_empty();
+
     // Writes bytes, turning "\n" into "\r\n". Does nothing if the port is absent.
     void write(const char* s, size_t n) override;
     // One raw byte (no newline translation).

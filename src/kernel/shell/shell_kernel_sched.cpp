@@ -1,6 +1,5 @@
 // Eldarin commands that steer the Loom of Fate's machinery: the preemption switch and the trace.
 #include "arch/cpu.h"
-#include "arch/x86_64/io.h"
 #include "drivers/serial.h"
 #include "kernel/shell/shell_commands.h"
 #include "kernel/time.h"
@@ -19,7 +18,7 @@ constexpr const char* kTraceEnd = "--- aethelos trace end ---\n";
 // drops bytes once the transmitter has not drained for a while (so a dead port cannot hang the
 // Heartwood); a dump is worth waiting for: a busy host can hold QEMU's serial backend up for long
 // stretches. So every byte waits, up to kDrainWaitMs, for an empty transmitter before it goes to
-// the driver, which then never has to spin (and never drops): one port read per byte. Newlines become "\r\n" here, as the driver would do.
+// the driver, which then never has to spin (and never drops): one port read per byte.
 class SerialSink final : public lib::FormatSink {
 public:
     explicit SerialSink(drivers::SerialPort& port) : m_port(port) {}
@@ -27,8 +26,8 @@ public:
     void write(const char* s, size_t n) override
     {
         for (size_t i = 0; i < n; ++i) {
-            if (s[i] == '\n') put('\r');
-            put(s[i]);
+            wait_for_room();
+            m_port.write(&s[i], 1); // the driver turns "\n" into "\r\n", as on every console
         }
         m_bytes += n;
     }
@@ -36,23 +35,14 @@ public:
     bool gave_up() const { return m_gave_up; }
 
 private:
-    static constexpr uint16_t kLineStatus = 5; // 16550 LSR
-    // Transmitter empty: the FIFO and the shift register (in QEMU: the byte reached the backend).
-    static constexpr uint8_t kTransmitterEmpty = 0x40;
     static constexpr uint64_t kDrainWaitMs = 10'000;
     static constexpr unsigned kSpinsBeforeHalt = 64;
 
-    void put(char c)
-    {
-        wait_for_room();
-        m_port.put_char(c);
-    }
     void wait_for_room()
     {
         if (m_gave_up) return; // the driver's own stall handling from here on
-        const auto lsr = static_cast<uint16_t>(m_port.base() + kLineStatus);
         uint64_t deadline = 0;
-        for (unsigned spin = 0; (arch::inb(lsr) & kTransmitterEmpty) == 0; ++spin) {
+        for (unsigned spin = 0; !m_port.transmitter_empty(); ++spin) {
             if (spin < kSpinsBeforeHalt) {
                 arch::cpu_relax();
                 continue;
