@@ -9,6 +9,16 @@ namespace {
 
 constexpr uint64_t kEvenBits = 0x5555555555555555ull; // bit 2j of each buddy pair (2j, 2j+1)
 
+void note_violation(BuddyCheckReport& report, BuddyViolation violation, unsigned order, uintptr_t address)
+{
+    report.kinds |= uint32_t{1} << static_cast<unsigned>(violation);
+    if (report.violations++ == 0) {
+        report.first = violation;
+        report.first_order = order;
+        report.first_address = address;
+    }
+}
+
 } // namespace
 
 const char* to_string(BuddyError error)
@@ -476,12 +486,7 @@ BuddyCheckReport BuddyAllocator::check_invariants() const
 {
     BuddyCheckReport report;
     auto note = [&report](BuddyViolation violation, unsigned order, uintptr_t address) {
-        report.kinds |= uint32_t{1} << static_cast<unsigned>(violation);
-        if (report.violations++ == 0) {
-            report.first = violation;
-            report.first_order = order;
-            report.first_address = address;
-        }
+        note_violation(report, violation, order, address);
     };
     if (!initialized())
         return report;
@@ -590,6 +595,108 @@ BuddyCheckReport BuddyAllocator::check_invariants() const
     if (report.allocated_bytes != m_bytes_used || report.free_bytes != bytes_free() || m_peak_used < m_bytes_used)
         note(BuddyViolation::BytesMismatch, 0, 0);
     return report;
+}
+
+BuddyCheckReport BuddyAllocator::check_local(const void* ptr) const
+{
+    BuddyCheckReport report;
+    if (!initialized())
+        return report;
+    uint64_t free_bytes = 0;
+    for (unsigned k = 0; k < m_order_count; ++k) {
+        const FreeNode* head = m_heads[k];
+        free_bytes += m_free_count[k] * block_size(k);
+        if (((m_nonempty >> k) & 1) != (head != nullptr ? 1u : 0u))
+            note_violation(report, BuddyViolation::MaskMismatch, k, 0);
+        if ((head == nullptr) != (m_free_count[k] == 0))
+            note_violation(report, BuddyViolation::CountMismatch, k, 0);
+        if (head == nullptr)
+            continue;
+        if (!node_in_region(head, k))
+            note_violation(report, BuddyViolation::NodeOutOfRange, k, reinterpret_cast<uintptr_t>(head));
+        else if (head->prev != nullptr)
+            note_violation(report, BuddyViolation::ListCorrupt, k, reinterpret_cast<uintptr_t>(head));
+    }
+    if ((m_nonempty >> m_order_count) != 0)
+        note_violation(report, BuddyViolation::MaskMismatch, m_order_count, 0);
+    if (free_bytes != bytes_free() || m_peak_used < m_bytes_used)
+        note_violation(report, BuddyViolation::BytesMismatch, 0, 0);
+
+    const auto addr = reinterpret_cast<uintptr_t>(ptr);
+    if (addr - m_start >= m_end - m_start)
+        return report;
+    const uintptr_t offset = (addr - m_arena_base) & ~static_cast<uintptr_t>(m_min_block - 1);
+    check_block_at(offset, report);
+    return report;
+}
+
+// The block covering arena offset `offset` (a min-block start), then its buddy's block.
+void BuddyAllocator::check_block_at(uintptr_t offset, BuddyCheckReport& report) const
+{
+    const uintptr_t start = m_start - m_arena_base;
+    const uintptr_t end = m_end - m_arena_base;
+    // Checks the block covering `at`; returns its buddy's offset, or `end` when there is none.
+    auto check_one = [&](uintptr_t at) -> uintptr_t {
+        uintptr_t base = 0;
+        unsigned order = m_order_count;
+        bool allocated = false;
+        for (unsigned k = 0; k < m_order_count && order == m_order_count; ++k) {
+            base = at & ~static_cast<uintptr_t>(block_size(k) - 1);
+            if (base < start)
+                break;
+            const uint8_t record = m_alloc_order[base >> m_min_shift];
+            if (record != 0) {
+                const unsigned r = record - 1u;
+                if (r >= m_order_count || end - base < block_size(r)) {
+                    note_violation(report, BuddyViolation::BadAllocRecord, r, m_arena_base + base);
+                    return end;
+                }
+                if (at - base < block_size(r)) {
+                    order = r;
+                    allocated = true;
+                }
+            } else if (test_free_bit(k, index_of(base, k))) {
+                order = k;
+            }
+        }
+        if (order == m_order_count) {
+            note_violation(report, BuddyViolation::UncoveredMemory, 0, m_arena_base + at);
+            return end;
+        }
+        const uintptr_t address = m_arena_base + base;
+        if (!allocated) {
+            if (end - base < block_size(order)) {
+                note_violation(report, BuddyViolation::NodeOutOfRange, order, address);
+                return end;
+            }
+            const FreeNode* node = node_at(base);
+            const bool prev_ok = node->prev == nullptr
+                                     ? m_heads[order] == node
+                                     : node_in_region(node->prev, order) && node->prev->next == node;
+            const bool next_ok =
+                node->next == nullptr || (node_in_region(node->next, order) && node->next->prev == node);
+            if (!prev_ok || !next_ok)
+                note_violation(report, BuddyViolation::ListCorrupt, order, address);
+        }
+        // No larger free block may claim this one.
+        for (unsigned j = order + 1; j < m_order_count; ++j) {
+            const uintptr_t outer = base & ~static_cast<uintptr_t>(block_size(j) - 1);
+            if (outer < start)
+                break;
+            if (test_free_bit(j, index_of(outer, j)))
+                note_violation(report, BuddyViolation::Overlap, j, m_arena_base + outer);
+        }
+        if (order + 1 >= m_order_count)
+            return end;
+        // The buddy shares this block's parent, so it lies in the arena (if not in the region).
+        const uintptr_t buddy = base ^ block_size(order);
+        if (!allocated && test_free_bit(order, index_of(buddy, order)))
+            note_violation(report, BuddyViolation::UnmergedBuddies, order, address);
+        return buddy < start || buddy >= end ? end : buddy;
+    };
+    const uintptr_t buddy = check_one(offset);
+    if (buddy != end)
+        check_one(buddy);
 }
 
 } // namespace mm

@@ -212,7 +212,13 @@ public:
     int unusable_free_index(unsigned order) const;
 
     BuddyStats stats() const;
+    // The whole walk: O(arena blocks).
     BuddyCheckReport check_invariants() const;
+    // A cheap check after touching one block, O(order_count): the block containing ptr and
+    // its buddy (cover, records, free-list links, unmerged buddies, larger free blocks hiding
+    // them), every list head, the mask and the counters. Nothing but the counters when ptr
+    // lies outside the region. Its report's walk totals stay 0.
+    BuddyCheckReport check_local(const void* ptr) const;
 
     // Hooks survive init(); pass a default BuddyDebugHooks{} to remove them.
     void set_debug_hooks(const BuddyDebugHooks& hooks) { m_hooks = hooks; }
@@ -249,6 +255,12 @@ private:
     void unlink_free(unsigned order, FreeNode* node, uintptr_t offset);
     void release(uintptr_t offset, unsigned order);
     lib::Expected<unsigned, BuddyError> lookup_allocated(uintptr_t addr) const;
+    void check_block_at(uintptr_t offset, BuddyCheckReport& report) const;
+    bool node_in_region(const FreeNode* node, unsigned order) const
+    {
+        const auto addr = reinterpret_cast<uintptr_t>(node);
+        return addr - m_start < m_end - m_start && m_end - addr >= block_size(order);
+    }
     BuddyError classify_bad_pointer(uintptr_t addr) const;
     lib::Expected<void*, BuddyError> take(unsigned order);
     lib::Expected<void*, BuddyError> fail_allocation(BuddyError error);

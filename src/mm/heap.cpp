@@ -1069,11 +1069,14 @@ lib::Expected<void*, HeapError> Heap::reallocate(void* ptr, size_t new_size)
     MediumBlock block{};
     switch (*layer) {
     case HeapLayer::Small: {
+        // The page tags cannot tell a live object's start from a free object or an
+        // interior pointer; free() can, so the same checks come first.
         const SlabCache* cache = *slab_owner(ptr, tag_at(address));
+        if (auto valid = cache->validate(ptr); !valid) {
+            count_invalid_free();
+            return lib::unexpected(from_slab(valid.error()));
+        }
         capacity = old_size = cache->object_size();
-        // Never read past the slab, whatever ptr is.
-        const uintptr_t slab_end = (address & ~(cache->slab_bytes() - 1)) + cache->slab_bytes();
-        old_size = lib::min<size_t>(old_size, slab_end - address);
         break;
     }
     case HeapLayer::Medium:
@@ -1117,8 +1120,8 @@ lib::Expected<void*, HeapError> Heap::reallocate(void* ptr, size_t new_size)
         return new_size <= capacity ? keep_in_place() : nullptr; // could not move: stays put, re-zoned
     __builtin_memcpy(moved, ptr, lib::min(old_size, new_size));
     if (auto freed = free(ptr); !freed) {
-        // Only slab objects get here (interior pointer or double free that the
-        // owner check could not see): undo the move.
+        // ptr passed free()'s checks above, so this means damage the checks
+        // could not see: undo the move rather than leak it.
         (void)free(moved);
         return lib::unexpected(freed.error());
     }
@@ -1324,6 +1327,13 @@ HeapCacheRow Heap::cache_row(const SlabCache& cache, bool typed) const
 
 void Heap::stats(HeapStats& out) const
 {
+    stats_without_source(out);
+    if (m_ready && m_config.source_stats != nullptr)
+        m_config.source_stats(m_config.source_context, out.source);
+}
+
+void Heap::stats_without_source(HeapStats& out) const
+{
     out = HeapStats{};
     out.pages_held = m_pages_held;
     out.peak_pages_held = m_peak_pages;
@@ -1384,21 +1394,130 @@ void Heap::stats(HeapStats& out) const
     out.medium_metadata_bytes = out.chunks * m_chunk_meta_bytes;
     for (unsigned k = 0; k < m_medium_orders; ++k)
         out.medium_fragmentation_index[k] = fragmentation_index_of(out.medium_free_blocks, m_medium_orders, k);
+}
 
-    if (m_config.source_stats != nullptr)
-        m_config.source_stats(m_config.source_context, out.source);
+// The list a chunk belongs on: its largest free order, or full / empty.
+uint8_t Heap::bucket_of(const Chunk* chunk) const
+{
+    const BuddyAllocator& buddy = chunk->buddy;
+    if (buddy.bytes_used() == 0)
+        return kListEmpty;
+    for (unsigned k = m_medium_orders; k-- > 0;) {
+        if (buddy.free_blocks(k) != 0)
+            return static_cast<uint8_t>(k);
+    }
+    return kListFull;
+}
+
+void Heap::note_violation(HeapCheckReport& report, HeapViolation kind, uintptr_t address)
+{
+    if (report.violations++ == 0) {
+        report.first = kind;
+        report.first_address = address;
+    }
+    report.kinds |= uint32_t{1} << static_cast<unsigned>(kind);
+}
+
+HeapCheckReport Heap::check_local(const void* ptr) const
+{
+    HeapCheckReport report;
+    auto violation = [&](HeapViolation kind, uintptr_t address) { note_violation(report, kind, address); };
+    if (!m_ready)
+        return report;
+    if (m_used > m_pages_held * kHeapPageSize || m_large_pages > m_pages_held || m_large_blocks > m_large_pages ||
+        m_peak_pages < m_pages_held || m_peak_used < m_used)
+        violation(HeapViolation::Accounting, 0);
+    const auto address = reinterpret_cast<uintptr_t>(ptr);
+    if (ptr == nullptr || !in_window(address))
+        return report;
+    const uint8_t tag = tag_at(address);
+    const unsigned order = tag_order(tag);
+    // Every page of a run (slab, chunk, large block) carries its tag: the head's, then `rest`.
+    auto check_run = [&](uintptr_t base, size_t pages, uint8_t head, uint8_t rest) {
+        if (base - m_config.window_base > m_config.window_bytes - (pages * kHeapPageSize))
+            return violation(HeapViolation::Tags, base);
+        for (size_t i = 0; i < pages; ++i) {
+            if (tag_at(base + i * kHeapPageSize) != (i == 0 ? head : rest))
+                return violation(HeapViolation::Tags, base + i * kHeapPageSize);
+        }
+    };
+    switch (tag_kind(tag)) {
+    case TagKind::None:
+        if (tag != kTagNone && tag != kTagReleased)
+            violation(HeapViolation::Tags, address);
+        break;
+    case TagKind::Slab: {
+        const uintptr_t slab = address & ~((kHeapPageSize << order) - 1);
+        check_run(slab, size_t{1} << order, tag, tag);
+        const SlabCache* cache = SlabCache::cache_of(ptr, kHeapPageSize << order);
+        if (cache == nullptr || (!is_size_class(cache) && object_cache_index(cache) < 0))
+            violation(HeapViolation::Tags, slab);
+        else if (!cache->check_slab_of(ptr).ok())
+            violation(HeapViolation::SlabCache, slab);
+        break;
+    }
+    case TagKind::ChunkMeta:
+    case TagKind::Chunk: {
+        const uintptr_t base = address & ~(chunk_bytes() - 1);
+        const size_t meta_pages = m_chunk_meta_bytes / kHeapPageSize;
+        for (size_t page = 0; page < (size_t{1} << m_config.chunk_order); ++page) {
+            const uint8_t want = make_tag(page < meta_pages ? TagKind::ChunkMeta : TagKind::Chunk, m_config.chunk_order);
+            if (tag_at(base + page * kHeapPageSize) != want) {
+                violation(HeapViolation::Tags, base + page * kHeapPageSize);
+                break;
+            }
+        }
+        const Chunk* chunk = chunk_of(ptr);
+        if (chunk == nullptr) {
+            violation(HeapViolation::ChunkHeader, base);
+            break;
+        }
+        const ChunkList& list = chunk->list == kListEmpty  ? m_empty
+                                : chunk->list == kListFull ? m_full
+                                                           : m_buckets[chunk->list % kBuddyMaxOrders];
+        if (chunk->list != bucket_of(chunk) || (chunk->prev == nullptr ? list.head != chunk : chunk->prev->next != chunk) ||
+            (chunk->next != nullptr && chunk->next->prev != chunk))
+            violation(HeapViolation::ChunkList, base);
+        if (!chunk->buddy.check_local(ptr).ok())
+            violation(HeapViolation::Buddy, base);
+        if (!m_debug || tag_kind(tag) != TagKind::Chunk)
+            break;
+        // The block's red zones, or the poison of the free min block there.
+        auto block = find_medium(ptr);
+        if (!block) {
+            const uintptr_t min = address & ~(m_config.medium_min_block - 1);
+            if (!check_medium_poison(chunk, min, min + m_config.medium_min_block, min, 0, nullptr))
+                violation(HeapViolation::MediumPoison, min);
+            break;
+        }
+        MediumHeader header;
+        __builtin_memcpy(&header, reinterpret_cast<const void*>(block->block), sizeof(header));
+        if (!medium_header_ok(*block, header)) {
+            violation(HeapViolation::MediumHeader, block->block);
+            break;
+        }
+        const auto* bytes = reinterpret_cast<const uint8_t*>(block->block);
+        const uint8_t* left_end = bytes + header.left;
+        const uint8_t* end = bytes + block->block_size;
+        if (find_mismatch(bytes + sizeof(header), left_end, kSlabRedZoneByte) != left_end ||
+            find_mismatch(left_end + header.requested, end, kSlabRedZoneByte) != end)
+            violation(HeapViolation::MediumRedZone, block->block);
+        break;
+    }
+    case TagKind::LargeHead:
+    case TagKind::LargeTail: {
+        const uintptr_t head = address & ~((kHeapPageSize << order) - 1);
+        check_run(head, size_t{1} << order, make_tag(TagKind::LargeHead, order), make_tag(TagKind::LargeTail, order));
+        break;
+    }
+    }
+    return report;
 }
 
 HeapCheckReport Heap::check_invariants() const
 {
     HeapCheckReport report;
-    auto violation = [&](HeapViolation kind, uintptr_t address) {
-        if (report.violations++ == 0) {
-            report.first = kind;
-            report.first_address = address;
-        }
-        report.kinds |= uint32_t{1} << static_cast<unsigned>(kind);
-    };
+    auto violation = [&](HeapViolation kind, uintptr_t address) { note_violation(report, kind, address); };
     if (!m_ready)
         return report;
 
@@ -1442,19 +1561,7 @@ HeapCheckReport Heap::check_invariants() const
             if (!buddy.check_invariants().ok())
                 violation(HeapViolation::Buddy, base);
             used += buddy.bytes_used();
-            // Bucket: the largest free order, or full/empty.
-            uint8_t expected = kListFull;
-            if (buddy.bytes_used() == 0) {
-                expected = kListEmpty;
-            } else {
-                for (unsigned k = m_medium_orders; k-- > 0;) {
-                    if (buddy.free_blocks(k) != 0) {
-                        expected = static_cast<uint8_t>(k);
-                        break;
-                    }
-                }
-            }
-            if (expected != id)
+            if (bucket_of(chunk) != id)
                 violation(HeapViolation::ChunkList, base);
             for (size_t page = 0; page < chunk_pages; ++page) {
                 const uint8_t want =

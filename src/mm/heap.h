@@ -408,14 +408,23 @@ public:
     // allocate_zeroed, a moving reallocate, cache_allocate) fails. 0 disables.
     void fail_nth_allocation(uint64_t n) { m_fail_countdown = n; }
 
+    // Everything, HeapConfig::source_stats included (it runs with the caller's lock held).
     void stats(HeapStats& out) const;
+    // Everything but `source`, so a caller can fill that without holding its heap lock.
+    void stats_without_source(HeapStats& out) const;
     HeapStats stats() const
     {
         HeapStats s;
         stats(s);
         return s;
     }
+    // The whole walk: every cache, chunk (and its buddy), tag and counter.
     HeapCheckReport check_invariants() const;
+    // A cheap check after touching one pointer: its page tags and run, its owner (the slab's
+    // SlabCache::check_slab_of; the chunk's header, list and BuddyAllocator::check_local, and
+    // with debug checks the block's red zones or free poison; a large block's tags) and the
+    // counters that need no walk. Any pointer is fine: outside the window only the counters.
+    HeapCheckReport check_local(const void* ptr) const;
 
     bool debug_enabled() const { return m_debug; }
     uint64_t pages_held() const { return m_pages_held; }
@@ -543,6 +552,9 @@ private:
     // Large.
     void* allocate_large(unsigned order);
     lib::Expected<void, HeapError> free_large(void* ptr, uint8_t tag);
+
+    uint8_t bucket_of(const Chunk* chunk) const;
+    static void note_violation(HeapCheckReport& report, HeapViolation kind, uintptr_t address);
 
     void deliver(const HeapCorruption& corruption);
     static void on_slab_report(void* context, const SlabCorruptionReport& report);

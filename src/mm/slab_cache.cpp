@@ -720,4 +720,41 @@ SlabCheckReport SlabCache::check_invariants() const
     return report;
 }
 
+SlabCheckReport SlabCache::check_slab_of(const void* ptr) const
+{
+    SlabCheckReport report;
+    if (!initialized())
+        return report;
+    const auto* slab = reinterpret_cast<const SlabHeader*>(reinterpret_cast<uintptr_t>(ptr) & m_slab_mask);
+    if (slab == nullptr || slab->magic != kSlabMagic || slab->cache != this) {
+        note(report, SlabViolation::BadHeader, slab);
+        return report;
+    }
+    report.slabs = 1;
+    if (slab == m_current) {
+        if (slab->list != ListId::None)
+            note(report, SlabViolation::ListCorrupt, slab);
+    } else {
+        const SlabList* list = slab->list == ListId::Partial ? &m_partial
+                               : slab->list == ListId::Full  ? &m_full
+                               : slab->list == ListId::Empty ? &m_empty
+                                                             : nullptr;
+        // Links are compared, never followed further than one step.
+        if (list == nullptr || (slab->prev == nullptr ? list->head != slab : slab->prev->next != slab) ||
+            (slab->next != nullptr && slab->next->prev != slab))
+            note(report, SlabViolation::ListCorrupt, slab);
+        const bool fits = slab->list == ListId::Full    ? slab->in_use == m_capacity
+                          : slab->list == ListId::Empty ? slab->in_use == 0
+                                                        : slab->in_use > 0 && slab->in_use < m_capacity;
+        if (!fits)
+            note(report, SlabViolation::WrongList, slab);
+    }
+    check_slab(slab, report);
+    const uint64_t listed = m_partial.count + m_full.count + m_empty.count + (m_current != nullptr ? 1 : 0);
+    if (listed != m_slab_count || m_active > m_allocations || m_active > m_slab_count * m_capacity ||
+        m_slab_count != m_slabs_allocated - m_slabs_released)
+        note(report, SlabViolation::CountMismatch, nullptr);
+    return report;
+}
+
 } // namespace mm

@@ -242,6 +242,9 @@ public:
     // nullptr or points into mapped memory whose slab-aligned base is readable,
     // which holds for any pointer the kernel heap can be given.
     lib::Expected<void, SlabError> free(void* ptr);
+    // The checks free() makes, changing nothing: success only for the start of an object of
+    // this cache that is allocated now, else the error free() would return. Same precondition.
+    lib::Expected<void, SlabError> validate(const void* ptr) const;
 
     // Releases every empty slab (memory pressure). Returns the bytes released.
     size_t shrink();
@@ -260,6 +263,10 @@ public:
     // Walks every slab, list and free list (and poison/red zones with debug
     // checks). O(slabs * objects per slab).
     SlabCheckReport check_invariants() const;
+    // A cheap check after touching one object, O(objects per slab): the slab containing ptr
+    // (header, bitmap, free list, zones, its list links and list) and the counters that need
+    // no walk. Same precondition as free(); a pointer in no slab of this cache is BadHeader.
+    SlabCheckReport check_slab_of(const void* ptr) const;
 
     // The cache owning the slab that contains ptr, for slabs of exactly
     // slab_bytes bytes; nullptr when no live slab header is there. Same
@@ -312,6 +319,13 @@ private:
     };
 
     bool debug_active() const { return kSlabDebugAvailable && m_debug; }
+
+    struct Slot {
+        SlabHeader* slab;
+        uint64_t index;
+    };
+    // free()'s validation: where the allocated object starting at ptr lives.
+    lib::Expected<Slot, SlabError> find_allocated(const void* ptr) const;
 
     static uint64_t mul_high(uint64_t a, uint64_t b)
     {
@@ -416,7 +430,7 @@ inline void* SlabCache::allocate()
     return allocate_slow();
 }
 
-inline lib::Expected<void, SlabError> SlabCache::free(void* ptr)
+inline lib::Expected<SlabCache::Slot, SlabError> SlabCache::find_allocated(const void* ptr) const
 {
     const uintptr_t address = reinterpret_cast<uintptr_t>(ptr);
     auto* slab = reinterpret_cast<SlabHeader*>(address & m_slab_mask);
@@ -431,11 +445,27 @@ inline lib::Expected<void, SlabError> SlabCache::free(void* ptr)
     if (offset >= m_objects_span || offset * m_div_magic >= m_div_magic) [[unlikely]]
         return lib::unexpected(SlabError::NotObjectStart);
     const uint64_t index = index_of_offset(offset);
-    uint64_t& word = slab->bitmap()[index >> 6];
-    const uint64_t bit = uint64_t{1} << (index & 63);
-    if ((word & bit) == 0) [[unlikely]]
+    if ((slab->bitmap()[index >> 6] & (uint64_t{1} << (index & 63))) == 0) [[unlikely]]
         return lib::unexpected(SlabError::DoubleFree);
+    return Slot{slab, index};
+}
 
+inline lib::Expected<void, SlabError> SlabCache::validate(const void* ptr) const
+{
+    auto slot = find_allocated(ptr);
+    if (!slot)
+        return lib::unexpected(slot.error());
+    return {};
+}
+
+inline lib::Expected<void, SlabError> SlabCache::free(void* ptr)
+{
+    auto slot = find_allocated(ptr);
+    if (!slot) [[unlikely]]
+        return lib::unexpected(slot.error());
+    SlabHeader* slab = slot->slab;
+    uint64_t& word = slab->bitmap()[slot->index >> 6];
+    const uint64_t bit = uint64_t{1} << (slot->index & 63);
     word &= ~bit;
     if (debug_active()) [[unlikely]]
         free_debug(slab, ptr); // checks red zones, poisons, links

@@ -9,8 +9,13 @@
 //   * an allocation fails only when no naturally aligned free run of that order exists;
 //   * every bad pointer is rejected with the error its position implies, changing nothing;
 //   * block contents (a per-block pattern) survive all other operations;
-//   * check_invariants() is clean and agrees with the model's block and byte counts;
-//   * freeing everything returns the allocator to exactly its state after init.
+//   * after each operation, check_local() of the block it touched (that block, its buddy, the
+//     list heads and counters) is clean and the byte counter matches the model;
+//   * at the end of the input, check_invariants() (the whole walk) is clean and agrees with the
+//     model's block and byte counts, and freeing everything returns the allocator to exactly its
+//     state after init.
+// An input runs at most kMaxOps operations over at most kMaxRegion bytes, so one execution stays
+// well under a millisecond and a long run reaches tens of millions of inputs.
 // Memory the allocator must not touch is poisoned for ASan: everything outside the trimmed
 // region, and in free blocks all but the 16-byte free-list link at each min-block boundary.
 #include <fuzzer/FuzzedDataProvider.h>
@@ -30,7 +35,8 @@ using mm::BuddyError;
 
 namespace {
 
-constexpr size_t kMaxRegion = 128 * 1024;
+constexpr size_t kMaxRegion = 16 * 1024;
+constexpr unsigned kMaxOps = 48;
 
 struct Block {
     size_t size;
@@ -55,13 +61,7 @@ struct HookLog {
 class Harness {
 public:
     explicit Harness(FuzzedDataProvider& in) : m_in(in) {}
-    ~Harness()
-    {
-        if (m_backing != nullptr) {
-            ASAN_UNPOISON_MEMORY_REGION(m_backing, m_backing_bytes);
-            std::free(m_backing);
-        }
-    }
+    ~Harness() { ASAN_UNPOISON_MEMORY_REGION(m_backing, kBackingBytes); }
     Harness(const Harness&) = delete;
     Harness& operator=(const Harness&) = delete;
 
@@ -69,12 +69,23 @@ public:
     {
         if (!setup())
             return;
-        while (m_in.remaining_bytes() > 0)
+        for (unsigned i = 0; i < kMaxOps && m_in.remaining_bytes() > 0; ++i)
             step();
+        check_all();
         free_everything();
     }
 
 private:
+    static constexpr size_t kBackingBytes = 4096 + kMaxRegion + 1;
+
+    // One region buffer for the whole process: a fresh one per input cost more page faults
+    // than the operations themselves. Poisoned as a whole at every setup.
+    static void* shared_backing()
+    {
+        static void* backing = std::aligned_alloc(4096, (kBackingBytes + 4095) & ~size_t{4095});
+        return backing;
+    }
+
     bool setup()
     {
         const unsigned min_shift = m_in.ConsumeIntegralInRange<unsigned>(4, 9);
@@ -85,8 +96,7 @@ private:
         m_max = m_min << (orders - 1);
 
         m_backing_bytes = offset + size + 1;
-        if (posix_memalign(&m_backing, 4096, m_backing_bytes) != 0)
-            std::abort();
+        m_backing = shared_backing();
         auto* region = static_cast<uint8_t*>(m_backing) + offset;
 
         const size_t needed = BuddyAllocator::metadata_bytes_needed(region, size, m_min, m_max);
@@ -112,7 +122,7 @@ private:
         FUZZ_CHECK(m_buddy.bytes_used() == 0 && m_buddy.bytes_total() == m_end - m_begin, "fresh counters wrong");
 
         // Nothing outside the trimmed region may be touched, nor free memory beyond the links.
-        ASAN_POISON_MEMORY_REGION(m_backing, m_backing_bytes);
+        ASAN_POISON_MEMORY_REGION(m_backing, kBackingBytes);
         poison_free(m_begin, m_end - m_begin);
         for (unsigned k = 0; k < m_buddy.order_count(); ++k)
             m_initial_free[k] = m_buddy.free_blocks(k);
@@ -187,6 +197,7 @@ private:
         std::memset(*result, fill, bs);
         m_live.emplace(p, Block{bs, order, fill});
         m_used += bs;
+        m_touched = p;
     }
 
     void verify_contents(uintptr_t p, const Block& block) const
@@ -230,6 +241,7 @@ private:
         m_live.erase(it);
         m_used -= block.size;
         m_freed.push_back(p);
+        m_touched = p;
         poison_free(p, block.size);
     }
 
@@ -270,6 +282,7 @@ private:
         if (m_live.count(a) != 0)
             return; // a valid free; not what this operation tests
         const BuddyError expected = expected_error(a);
+        m_touched = a;
         const auto before = m_buddy.stats();
         const unsigned hook_calls = m_hook.calls;
         auto* ptr = reinterpret_cast<void*>(a);
@@ -288,6 +301,7 @@ private:
 
     void step()
     {
+        m_touched = 0;
         const uint64_t failed_before = m_buddy.stats().failed_allocations;
         switch (m_in.ConsumeIntegralInRange<unsigned>(0, 8)) {
         case 0:
@@ -319,12 +333,24 @@ private:
         default:
             if (!m_live.empty()) {
                 auto it = pick_live();
+                m_touched = it->first;
                 auto order = m_buddy.order_of(reinterpret_cast<void*>(it->first));
                 FUZZ_CHECK(order && *order == it->second.order, "order_of a live block disagrees");
             }
             break;
         }
-        check_all();
+        check_touched();
+    }
+
+    // After each operation: the block it touched, its buddy, the list heads and the counters.
+    void check_touched() const
+    {
+        const auto report = m_buddy.check_local(reinterpret_cast<const void*>(m_touched));
+        FUZZ_CHECK(report.ok(), "check_local(%#zx): %llu violation(s), first %s at order %u, %#zx", size_t(m_touched),
+                   static_cast<unsigned long long>(report.violations), mm::to_string(report.first), report.first_order,
+                   size_t(report.first_address));
+        FUZZ_CHECK(m_buddy.bytes_used() == m_used, "byte counter %llu, model %zu",
+                   static_cast<unsigned long long>(m_buddy.bytes_used()), m_used);
     }
 
     void check_all() const
@@ -364,6 +390,7 @@ private:
     std::vector<uintptr_t> m_freed;
     size_t m_used = 0;
     unsigned m_serial = 0;
+    uintptr_t m_touched = 0; // the block (or bad pointer) the last operation touched
     uint64_t m_initial_free[mm::kBuddyMaxOrders] = {};
     HookLog m_hook;
 };

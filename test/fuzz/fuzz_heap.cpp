@@ -3,15 +3,20 @@
 //
 // The input picks debug checks, a page budget and watermarks, then drives allocate (every layer,
 // fuzzed alignments, invalid ones too), allocate_zeroed, reallocate, free, frees of bad pointers,
-// typed-cache create/destroy and cross frees, fault injection, shrink and reclaim. The shadow model
+// reallocs of bad pointers, typed-cache create/destroy and cross frees, fault injection, shrink and
+// reclaim (at most kMaxOps operations per input, over a kWindow-byte source). The shadow model
 // checks after every operation that:
 //   * blocks are aligned, usable for the size asked, inside the window, disjoint, on the layer the
 //     size and alignment imply, and keep their contents (reallocate keeps the common prefix);
 //   * nullptr comes only from an invalid request, injection, the min watermark or a refused page
 //     request, and is counted; zeroed memory is zero;
-//   * a bad free is rejected (with the error its position implies where that is unambiguous) and
-//     changes nothing but the invalid-free counter; no corruption report is ever delivered;
-//   * check_invariants() is clean and the heap holds exactly the pages the source gave it;
+//   * a bad free or realloc (freed, interior, foreign pointers) is rejected (with the error its
+//     position implies where that is unambiguous), both the same way, and changes nothing but
+//     the invalid-free counter, no live block's contents included; no corruption report is ever
+//     delivered;
+//   * check_local() of the pointer it touched (its page run, owner slab or chunk and buddy, red
+//     zones or poison there, the counters) is clean and the heap holds exactly the pages the
+//     source gave it; at the end of the input, check_invariants() (the whole walk) is clean;
 //   * freeing everything and shrinking gives every page back and leaves the source as it began.
 // Pages the heap gave back are poisoned for ASan (but for the source buddy's free-list links).
 #include <fuzzer/FuzzedDataProvider.h>
@@ -21,7 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <memory>
+#include <new>
 #include <vector>
 
 #include "mm/heap.h"
@@ -34,8 +39,9 @@ using mm::HeapLayer;
 namespace {
 
 constexpr size_t kPage = 4096;
-constexpr size_t kWindow = 32 * 1024 * 1024;
-constexpr unsigned kSourceMaxOrder = 10; // 4 MiB
+constexpr size_t kWindow = 4 * 1024 * 1024;
+constexpr unsigned kSourceMaxOrder = 9; // 2 MiB
+constexpr unsigned kMaxOps = 16;
 
 // Private buddy of 4 KiB .. 4 MiB pages with a page budget; pages not handed out are poisoned.
 class FuzzPageSource final : public mm::PageSource {
@@ -149,15 +155,26 @@ class Harness {
 public:
     // One source for the whole process (32 MiB, poisoned page by page, is costly to set up);
     // finish() proves it is back at its initial state after every input.
-    explicit Harness(FuzzedDataProvider& in) : m_in(in), m_source(shared_source()), m_tags(kWindow / kPage) {}
+    explicit Harness(FuzzedDataProvider& in) : m_in(in), m_source(shared_source()) {}
+    ~Harness()
+    {
+        if (m_heap != nullptr)
+            m_heap->~Heap();
+    }
+    Harness(const Harness&) = delete;
+    Harness& operator=(const Harness&) = delete;
 
     void run()
     {
         mm::HeapConfig config;
         config.window_base = m_source.base();
         config.window_bytes = kWindow;
-        config.tags = m_tags.data();
-        config.tag_bytes = m_tags.size();
+        // The heap and its tags live in the same memory every input (fresh allocations cost page
+        // faults); finish() proves each input left the heap empty.
+        static uint8_t tags[kWindow / kPage];
+        std::memset(tags, 0, sizeof(tags));
+        config.tags = tags;
+        config.tag_bytes = sizeof(tags);
         config.debug = m_in.ConsumeBool() ? mm::SlabDebug::On : mm::SlabDebug::Off;
         config.max_empty_chunks = m_in.ConsumeIntegralInRange<unsigned>(0, 2);
         config.max_empty_slabs = m_in.ConsumeIntegralInRange<unsigned>(0, 2);
@@ -165,13 +182,15 @@ public:
         config.source_free_pages = &FuzzPageSource::free_pages_fn;
         config.on_corruption = &on_corruption;
         m_source.set_limit(m_in.ConsumeIntegralInRange<uint64_t>(16, kWindow / kPage));
-        m_heap = std::make_unique<Heap>(m_source, config);
+        alignas(Heap) static unsigned char storage[sizeof(Heap)];
+        m_heap = new (storage) Heap(m_source, config);
         FUZZ_CHECK(m_heap->status().has_value(), "heap construction failed");
         auto attached = m_things.init(*m_heap, "fuzz-things");
         FUZZ_CHECK(attached.has_value(), "object cache attach failed");
 
-        while (m_in.remaining_bytes() > 0)
+        for (unsigned i = 0; i < kMaxOps && m_in.remaining_bytes() > 0; ++i)
             step();
+        check_all();
         finish();
     }
 
@@ -190,7 +209,7 @@ private:
         case 2: return m_in.ConsumeIntegralInRange<size_t>(0, 2048);
         case 3: return m_in.ConsumeIntegralInRange<size_t>(2049, 64 * 1024);
         case 4: return m_in.ConsumeIntegralInRange<size_t>(0, 80 * 1024);
-        default: return m_in.ConsumeIntegralInRange<size_t>(64 * 1024, 2 * 1024 * 1024);
+        default: return m_in.ConsumeIntegralInRange<size_t>(64 * 1024, 512 * 1024);
         }
     }
 
@@ -245,6 +264,7 @@ private:
         const auto fill = static_cast<uint8_t>(++m_serial * 53 + 7);
         std::memset(p, fill, *usable);
         m_live[a] = Block{*usable, size, fill, false};
+        m_touched = a;
     }
 
     void check_disjoint(uintptr_t a, size_t bytes) const
@@ -315,6 +335,7 @@ private:
             if (new_size == 0) { // frees (or, from nullptr, may allocate nothing)
                 if (old != nullptr)
                     m_live.erase(it);
+                m_touched = reinterpret_cast<uintptr_t>(old);
                 return;
             }
             check_null(before, false, "reallocate", new_size);
@@ -337,6 +358,7 @@ private:
         auto result = it->second.typed ? m_things.destroy(static_cast<Thing*>(p)) : m_heap->free(p);
         FUZZ_CHECK(result.has_value(), "free of a live block: %s", mm::to_string(result.error()));
         m_freed.push_back(it->first);
+        m_touched = it->first;
         if (m_freed.size() > 256)
             m_freed.erase(m_freed.begin());
         m_live.erase(it);
@@ -354,6 +376,7 @@ private:
         return &prev->second;
     }
 
+    // free or reallocate of a pointer that is no live block: freed, interior, foreign.
     void bad_free()
     {
         uintptr_t a = 0;
@@ -383,24 +406,44 @@ private:
         }
         if (m_live.count(a) != 0)
             return;
+        m_touched = a;
         uintptr_t start = 0;
         const Block* inside = containing(a, &start);
+        // Through realloc (any size, 0 included) it must be rejected exactly as by free.
+        const bool through_realloc = m_in.ConsumeBool();
+        const size_t new_size = through_realloc ? pick_size() : 0;
         mm::HeapStats before = m_heap->stats();
-        auto result = m_heap->free(reinterpret_cast<void*>(a));
-        FUZZ_CHECK(!result, "free(%#zx) of no live block accepted", size_t(a));
+        lib::Expected<void, HeapError> result;
+        if (through_realloc) {
+            auto moved = m_heap->reallocate(reinterpret_cast<void*>(a), new_size);
+            FUZZ_CHECK(!moved, "reallocate(%#zx, %zu) of no live block accepted, gave %p", size_t(a), new_size,
+                       *moved);
+            result = lib::unexpected(moved.error());
+        } else {
+            result = m_heap->free(reinterpret_cast<void*>(a));
+            FUZZ_CHECK(!result, "free(%#zx) of no live block accepted", size_t(a));
+        }
         const HeapError e = result.error();
+        const char* what = through_realloc ? "reallocate" : "free";
         if (a < m_source.base() || a >= m_source.base() + kWindow)
-            FUZZ_CHECK(e == HeapError::ForeignPointer, "free outside the window: %s", mm::to_string(e));
+            FUZZ_CHECK(e == HeapError::ForeignPointer, "%s outside the window: %s", what, mm::to_string(e));
         else if (inside != nullptr && !inside->typed)
-            FUZZ_CHECK(e == HeapError::InteriorPointer, "free(%#zx) inside live block %#zx: %s", size_t(a),
+            FUZZ_CHECK(e == HeapError::InteriorPointer, "%s(%#zx) inside live block %#zx: %s", what, size_t(a),
                        size_t(start), mm::to_string(e));
         else if (former_start && inside == nullptr) // its pages may since serve a typed cache
             FUZZ_CHECK(e == HeapError::DoubleFree || e == HeapError::InteriorPointer || e == HeapError::WrongCache,
-                       "double free of %#zx: %s", size_t(a), mm::to_string(e));
+                       "double %s of %#zx: %s", what, size_t(a), mm::to_string(e));
         mm::HeapStats after = m_heap->stats();
-        FUZZ_CHECK(after.invalid_frees == before.invalid_frees + 1, "invalid free not counted");
+        FUZZ_CHECK(after.invalid_frees == before.invalid_frees + 1, "invalid %s not counted", what);
         before.invalid_frees = after.invalid_frees;
-        FUZZ_CHECK(after == before, "rejected free changed the heap");
+        FUZZ_CHECK(after == before, "rejected %s changed the heap", what);
+        if (inside != nullptr)
+            verify(start, *inside, inside->filled);
+        if (through_realloc) { // and free agrees
+            auto freed = m_heap->free(reinterpret_cast<void*>(a));
+            FUZZ_CHECK(!freed && freed.error() == e, "reallocate(%#zx) said %s, free says %s", size_t(a),
+                       mm::to_string(e), freed ? "accepted" : mm::to_string(freed.error()));
+        }
     }
 
     void typed_op()
@@ -421,6 +464,7 @@ private:
             const auto fill = static_cast<uint8_t>(++m_serial * 53 + 7);
             std::memset(t, fill, sizeof(Thing));
             m_live[a] = Block{sizeof(Thing), sizeof(Thing), fill, true};
+            m_touched = a;
             return;
         }
         case 1: { // a typed object through the general heap
@@ -461,6 +505,7 @@ private:
 
     void step()
     {
+        m_touched = 0;
         switch (m_in.ConsumeIntegralInRange<unsigned>(0, 15)) {
         case 0:
         case 1:
@@ -494,19 +539,32 @@ private:
                 verify(a, block, block.filled);
             break;
         }
-        check_all();
+        check_touched();
     }
 
+    // After each operation: the pointer it touched (its run, owner and neighbourhood) and the
+    // counters that need no walk.
+    void check_touched() const
+    {
+        const auto report = m_heap->check_local(reinterpret_cast<const void*>(m_touched));
+        FUZZ_CHECK(report.ok(), "heap check_local(%#zx): %llu violation(s), first %s at %#zx", size_t(m_touched),
+                   static_cast<unsigned long long>(report.violations), mm::to_string(report.first),
+                   size_t(report.first_address));
+        FUZZ_CHECK(m_heap->pages_held() == m_source.used_pages(), "heap holds %llu pages, source gave %llu",
+                   static_cast<unsigned long long>(m_heap->pages_held()),
+                   static_cast<unsigned long long>(m_source.used_pages()));
+        FUZZ_CHECK(m_heap->bytes_used() <= m_heap->pages_held() * kPage, "more bytes used than held");
+    }
+
+    // The whole walk, at the end of the input.
     void check_all() const
     {
         const auto report = m_heap->check_invariants();
         FUZZ_CHECK(report.ok(), "heap: %llu violation(s), first %s at %#zx", static_cast<unsigned long long>(report.violations),
                    mm::to_string(report.first), size_t(report.first_address));
-        const mm::HeapStats s = m_heap->stats();
-        FUZZ_CHECK(s.pages_held == m_source.used_pages(), "heap holds %llu pages, source gave %llu",
-                   static_cast<unsigned long long>(s.pages_held),
+        FUZZ_CHECK(m_heap->pages_held() == m_source.used_pages(), "heap holds %llu pages, source gave %llu",
+                   static_cast<unsigned long long>(m_heap->pages_held()),
                    static_cast<unsigned long long>(m_source.used_pages()));
-        FUZZ_CHECK(s.bytes_used <= s.bytes_total && s.corruptions == 0, "byte counters or corruption count wrong");
     }
 
     void finish()
@@ -526,12 +584,12 @@ private:
 
     FuzzedDataProvider& m_in;
     FuzzPageSource& m_source;
-    std::vector<uint8_t> m_tags;
-    std::unique_ptr<Heap> m_heap;
+    Heap* m_heap = nullptr;
     mm::ObjectCache<Thing> m_things;
     std::map<uintptr_t, Block> m_live;
     std::vector<uintptr_t> m_freed;
     unsigned m_serial = 0;
+    uintptr_t m_touched = 0; // the block (or bad pointer) the last operation touched
 };
 
 } // namespace

@@ -872,6 +872,71 @@ TEST_CASE("buddy: debug hooks see every allocation and free", "[buddy]")
 // Invariant checker
 // ---------------------------------------------------------------------------
 
+// The fuzz harness's per-operation check: each corruption below sits at or next to the block
+// passed, and must be caught without the whole walk.
+TEST_CASE("buddy: the local check finds corruption at the block and its buddy", "[buddy]")
+{
+    // As below: o0 at 192, o2 at 256, o3 at 512, o4 at 1024 and 2048, o2 at 3072, o0 at 3328.
+    Fixture f(64, 1024, 192, 3200, 4096);
+    BuddyAllocator& a = f.alloc;
+    const uintptr_t base = f.buffer.base();
+    void* x = *a.allocate_order(0); // 3328: the smallest free block comes first
+    void* y = *a.allocate_order(0); // 192
+    REQUIRE(addr_of(x) == base + 3328);
+    REQUIRE(addr_of(y) == base + 192);
+    for (void* p : {x, y, reinterpret_cast<void*>(base + 512), reinterpret_cast<void*>(base + 1024 + 100)})
+        REQUIRE(a.check_local(p).ok());
+    REQUIRE(a.check_local(nullptr).ok());
+    auto expect = [&](const void* at, BuddyViolation v) {
+        const BuddyCheckReport r = a.check_local(at);
+        INFO(describe(r) << ", looking for " << mm::to_string(v));
+        REQUIRE(r.has(v));
+        REQUIRE(!a.check_invariants().ok()); // the whole walk agrees
+    };
+
+    SECTION("the block's record is gone") {
+        Access::record(a, addr_of(x)) = 0;
+        expect(x, BuddyViolation::UncoveredMemory);
+    }
+    SECTION("an impossible record") {
+        Access::record(a, addr_of(x)) = 99;
+        expect(x, BuddyViolation::BadAllocRecord);
+    }
+    SECTION("a free buddy left unmerged") {
+        // The o3 block at 512 is free; mark its buddy at 0 (reserved) free at order 3 as well.
+        Access::set_bit(a, 3, 0, true);
+        expect(reinterpret_cast<void*>(base + 512 + 64), BuddyViolation::UnmergedBuddies);
+    }
+    SECTION("a larger free block claims an allocated one") {
+        Access::set_bit(a, 1, Access::index(a, base + 3328, 1), true);
+        expect(x, BuddyViolation::Overlap);
+    }
+    SECTION("the buddy's free-list links are broken") {
+        void* z = *a.allocate_order(0); // splits an o2 block: z, its free o0 buddy and a free o1
+        auto* buddy = reinterpret_cast<Access::Node*>(addr_of(z) ^ 64);
+        REQUIRE(a.free_blocks(0) == 1);
+        REQUIRE(Access::head(a, 0) == buddy);
+        buddy->prev = reinterpret_cast<Access::Node*>(base + 512); // the free o3 block
+        expect(z, BuddyViolation::ListCorrupt);
+    }
+    SECTION("a list head with a back link") {
+        Access::head(a, 4)->prev = Access::head(a, 4);
+        expect(nullptr, BuddyViolation::ListCorrupt);
+    }
+    SECTION("counters") {
+        Access::bytes_used(a) += 64;
+        expect(nullptr, BuddyViolation::BytesMismatch);
+    }
+    SECTION("the mask") {
+        Access::nonempty(a) ^= 1u << 3;
+        expect(nullptr, BuddyViolation::MaskMismatch);
+    }
+    SECTION("a count without a list") {
+        Access::free_count(a, 1) = 1;
+        expect(nullptr, BuddyViolation::CountMismatch);
+    }
+}
+
 TEST_CASE("buddy: the invariant checker finds corruption", "[buddy]")
 {
     using Node = Access::Node;

@@ -767,6 +767,65 @@ TEST_CASE("heap: a grow that cannot move stays in place with its new size", "[he
     f.require_clean();
 }
 
+// Issue 10: the page tags alone let a freed small object and a pointer into a slab object pass
+// as live, and the in-place path (or the fallback after a failed move) handed them back: a
+// caller writing new_size bytes there wrote into a free slot or over the next object.
+TEST_CASE("heap: reallocate rejects freed and interior slab pointers exactly as free does", "[heap]")
+{
+    for (SlabDebug debug : {SlabDebug::Off, SlabDebug::On}) {
+        INFO("debug " << (debug == SlabDebug::On));
+        Fixture f(debug);
+        Heap& heap = *f.heap;
+        // The error realloc gives must be free's, and neither may change anything but the count.
+        auto expect_rejected = [&](void* ptr, size_t new_size, HeapError expected) {
+            INFO("realloc(" << ptr << ", " << new_size << ")");
+            HeapStats before = heap.stats();
+            auto moved = heap.reallocate(ptr, new_size);
+            REQUIRE_FALSE(moved.has_value());
+            CHECK(moved.error() == expected);
+            auto freed = heap.free(ptr);
+            REQUIRE_FALSE(freed.has_value());
+            CHECK(freed.error() == moved.error());
+            HeapStats after = heap.stats();
+            CHECK(after.invalid_frees == before.invalid_frees + 2);
+            before.invalid_frees = after.invalid_frees;
+            CHECK(after == before);
+            REQUIRE_HEAP_OK(heap);
+        };
+
+        void* freed = heap.allocate(40);
+        void* keep = heap.allocate(40); // keeps the slab alive
+        REQUIRE(heap.free(freed).has_value());
+        expect_rejected(freed, 40, HeapError::DoubleFree);      // in place
+        expect_rejected(freed, 4000, HeapError::DoubleFree);    // a move
+        // A large object shrunk far: a move, whose failed allocation used to keep it "in place".
+        void* big = heap.allocate(2000);
+        void* big_keep = heap.allocate(2000);
+        REQUIRE(heap.free(big).has_value());
+        heap.fail_nth_allocation(1);
+        expect_rejected(big, 16, HeapError::DoubleFree);
+        heap.fail_nth_allocation(0);
+
+        // Interior: 100 bytes from a+16 of a 112-byte slot run 4 bytes into the next object.
+        auto* a = static_cast<uint8_t*>(heap.allocate(100));
+        auto* b = static_cast<uint8_t*>(heap.allocate(100));
+        REQUIRE(heap.usable_size(a).value() < 116);
+        fill(a, 100, 5);
+        fill(b, 100, 6);
+        expect_rejected(a + 16, 100, HeapError::InteriorPointer); // in place
+        heap.fail_nth_allocation(1);
+        expect_rejected(a + 16, 8, HeapError::InteriorPointer); // failed move
+        heap.fail_nth_allocation(0);
+        CHECK(intact(a, 100, 5));
+        CHECK(intact(b, 100, 6));
+
+        for (void* x : {keep, big_keep, static_cast<void*>(a), static_cast<void*>(b)})
+            REQUIRE(heap.free(x).has_value());
+        CHECK(f.reports.text.empty());
+        f.require_clean();
+    }
+}
+
 TEST_CASE("heap: allocate_zeroed zeroes and checks for overflow", "[heap]")
 {
     Fixture f(SlabDebug::On);
@@ -1812,6 +1871,83 @@ TEST_CASE("heap: reclaim does not nest and typed caches OOM like the rest", "[he
     REQUIRE(tcbs.destroy_cache().has_value());
     REQUIRE(heap.unregister_reclaimer(&Nested::run, &nested).has_value());
     f.source.set_limit_pages(UINT64_MAX);
+    f.require_clean();
+}
+
+// The fuzz harness's per-operation check: each corruption below is at the pointer passed (its
+// object, block, chunk or page run) or in the counters, and must be caught without the walk.
+TEST_CASE("heap: the local check finds corruption at the pointer touched", "[heap][debug]")
+{
+    Fixture f(SlabDebug::On);
+    Heap& heap = *f.heap;
+    auto* small = static_cast<uint8_t*>(heap.allocate(64));
+    auto* small_freed = static_cast<uint8_t*>(heap.allocate(64));
+    auto* medium = static_cast<uint8_t*>(heap.allocate(5000));
+    auto* medium_freed = static_cast<uint8_t*>(heap.allocate(5000));
+    auto* large = static_cast<uint8_t*>(heap.allocate(100 * KiB));
+    REQUIRE(heap.free(small_freed).has_value());
+    REQUIRE(heap.free(medium_freed).has_value());
+    REQUIRE(heap.layer_of(medium).value() == HeapLayer::Medium);
+    REQUIRE(heap.layer_of(large).value() == HeapLayer::Large);
+    for (const uint8_t* p : {small, small_freed, medium, medium_freed, large, large + 5 * kPage})
+        REQUIRE(heap.check_local(p).ok());
+    int local = 0;
+    REQUIRE(heap.check_local(&local).ok());
+    auto expect = [&](const void* at, HeapViolation v) {
+        const HeapCheckReport r = heap.check_local(at);
+        INFO(describe(r) << ", looking for " << mm::to_string(v));
+        CHECK(r.has(v));
+        CHECK_FALSE(heap.check_invariants().ok()); // the whole walk agrees
+    };
+
+    SECTION("a write after free in a slab")
+    {
+        small_freed[8] ^= 0xff;
+        expect(small_freed, HeapViolation::SlabCache);
+        small_freed[8] ^= 0xff;
+    }
+    SECTION("a medium red zone")
+    {
+        medium[5000] ^= 0xff;
+        expect(medium, HeapViolation::MediumRedZone);
+        medium[5000] ^= 0xff;
+    }
+    SECTION("a write after free in a medium block")
+    {
+        medium_freed[20] ^= 0xff;
+        expect(medium_freed, HeapViolation::MediumPoison);
+        medium_freed[20] ^= 0xff;
+    }
+    SECTION("a chunk on the wrong list")
+    {
+        const uint8_t saved = Access::chunk_list(heap, medium);
+        Access::chunk_list(heap, medium) = saved == 0 ? 1 : 0;
+        expect(medium, HeapViolation::ChunkList);
+        Access::chunk_list(heap, medium) = saved;
+    }
+    SECTION("a chunk header")
+    {
+        Access::chunk_magic(heap, medium) ^= 1;
+        expect(medium + 100, HeapViolation::ChunkHeader);
+        Access::chunk_magic(heap, medium) ^= 1;
+    }
+    SECTION("a large block's tags")
+    {
+        const uint8_t saved = Access::tag(heap, large + 3 * kPage);
+        Access::tag(heap, large + 3 * kPage) = 0;
+        expect(large + 20 * kPage, HeapViolation::Tags);
+        Access::tag(heap, large + 3 * kPage) = saved;
+    }
+    SECTION("the counters")
+    {
+        Access::used(heap) += heap.pages_held() * kPage;
+        expect(nullptr, HeapViolation::Accounting);
+        Access::used(heap) -= heap.pages_held() * kPage;
+    }
+    REQUIRE_HEAP_OK(heap);
+    for (void* p : {static_cast<void*>(small), static_cast<void*>(medium), static_cast<void*>(large)})
+        REQUIRE(heap.free(p).has_value());
+    CHECK(f.reports.text.empty());
     f.require_clean();
 }
 

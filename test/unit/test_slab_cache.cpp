@@ -535,7 +535,8 @@ TEST_CASE("slab: a PageSource that breaks the alignment contract is refused", "[
     CHECK(cache.stats().slabs_total == 0);
 }
 
-TEST_CASE("slab: invalid frees are rejected and leave stats, invariants and memory untouched", "[slab]")
+TEST_CASE("slab: invalid frees are rejected and leave stats, invariants and memory untouched; validate agrees",
+          "[slab]")
 {
     for (SlabDebug debug : {SlabDebug::Off, SlabDebug::On}) {
         INFO("debug " << (debug == SlabDebug::On));
@@ -563,6 +564,9 @@ TEST_CASE("slab: invalid frees are rejected and leave stats, invariants and memo
 
         auto expect = [&](void* ptr, SlabError error) {
             INFO("pointer " << hex(ptr));
+            auto v = cache.validate(ptr); // what Heap::reallocate asks first
+            REQUIRE_FALSE(v.has_value());
+            CHECK(v.error() == error);
             auto r = cache.free(ptr);
             REQUIRE_FALSE(r.has_value());
             CHECK(r.error() == error);
@@ -596,6 +600,13 @@ TEST_CASE("slab: invalid frees are rejected and leave stats, invariants and memo
         // Never allocated since the slab was made.
         REQUIRE(cache.objects_per_slab() > 20);
         expect(static_cast<uint8_t*>(objects[19]) + cache.slot_size(), SlabError::DoubleFree);
+        // Every live object passes, and validating changes nothing.
+        for (void* p : objects) {
+            if (p != freed)
+                CHECK(cache.validate(p).has_value());
+        }
+        CHECK(cache.stats() == stats_before);
+        CHECK(std::memcmp(memory_before.data(), reinterpret_cast<void*>(slab), memory_before.size()) == 0);
         CHECK(log.reports.empty());
 
         REQUIRE(other.free(foreign_object).has_value());
@@ -958,18 +969,104 @@ TEST_CASE("slab: debug mode follows the build default unless forced", "[slab][de
     CHECK(off.slot_size() == 64);
 }
 
-TEST_CASE("slab: the invariant checker finds corruption", "[slab]")
-{
+namespace {
+
+// 64-byte objects in three slabs: slab 0 full, slab 1 partial (its first 4 objects free), slab 2
+// current, for the checkers' corruption tests.
+struct ThreeSlabs {
+    explicit ThreeSlabs(const char* name)
+    {
+        init_or_fail(cache, config(name, 64), source);
+        per_slab = cache.objects_per_slab();
+        for (size_t i = 0; i < 3 * per_slab; ++i)
+            objects.push_back(cache.allocate());
+        for (size_t i = per_slab; i < per_slab + 4; ++i)
+            REQUIRE(cache.free(objects[i]).has_value());
+    }
+
     TestPageSource source;
     SlabCache cache;
-    init_or_fail(cache, config("checked", 64), source);
-    const size_t per_slab = cache.objects_per_slab();
+    size_t per_slab = 0;
     std::vector<void*> objects;
-    for (size_t i = 0; i < 3 * per_slab; ++i)
-        objects.push_back(cache.allocate());
+};
+
+} // namespace
+
+// The fuzz harness's per-operation check: each corruption below is in the slab of the object
+// passed (or in the counters), and must be caught without walking every slab.
+TEST_CASE("slab: the local check finds corruption in the slab touched", "[slab]")
+{
+    ThreeSlabs three("local");
+    SlabCache& cache = three.cache;
+    const size_t per_slab = three.per_slab;
+    std::vector<void*>& objects = three.objects;
+    for (size_t i = 0; i < 3; ++i)
+        REQUIRE(cache.check_slab_of(objects[i * per_slab + per_slab - 1]).ok());
+    void* slab1 = reinterpret_cast<void*>(slab_of(cache, objects[per_slab]));
+    void* inside = objects[per_slab + 5];
+    auto expect = [&](SlabViolation v) {
+        const SlabCheckReport r = cache.check_slab_of(inside);
+        INFO("expected " << mm::to_string(v) << ", first " << mm::to_string(r.first));
+        CHECK(r.has(v));
+        CHECK(r.slabs <= 1);
+        CHECK_FALSE(cache.check_invariants().ok()); // the whole walk agrees
+    };
+
+    SECTION("in-use count")
+    {
+        ++Access::in_use(slab1);
+        expect(SlabViolation::CountMismatch);
+        --Access::in_use(slab1);
+    }
+    SECTION("free list points at a live object")
+    {
+        void** link = Access::link_of(cache, Access::free_head(slab1));
+        void* saved = *link;
+        *link = objects[per_slab + 6];
+        expect(SlabViolation::FreeListCorrupt);
+        *link = saved;
+    }
+    SECTION("list links")
+    {
+        void* saved = Access::prev(slab1);
+        Access::prev(slab1) = slab1;
+        expect(SlabViolation::ListCorrupt);
+        Access::prev(slab1) = saved;
+    }
+    SECTION("on the wrong list")
+    {
+        Access::tag_full(slab1);
+        expect(SlabViolation::ListCorrupt);
+        Access::tag_partial(slab1);
+    }
+    SECTION("header")
+    {
+        Access::magic(slab1) ^= 1;
+        expect(SlabViolation::BadHeader);
+        Access::magic(slab1) ^= 1;
+    }
+    SECTION("counters")
+    {
+        Access::active(cache) += 10 * per_slab;
+        expect(SlabViolation::CountMismatch);
+        Access::active(cache) -= 10 * per_slab;
+    }
+    REQUIRE(cache.check_slab_of(inside).ok());
+    for (size_t i = 0; i < objects.size(); ++i) {
+        if (i < per_slab || i >= per_slab + 4)
+            REQUIRE(cache.free(objects[i]).has_value());
+    }
+    cache.shrink();
+}
+
+TEST_CASE("slab: the invariant checker finds corruption", "[slab]")
+{
     // Slab 0 full, slab 1 partial, slab 2 current; plus an allocated object in slab 1.
-    for (size_t i = per_slab; i < per_slab + 4; ++i)
-        REQUIRE(cache.free(objects[i]).has_value());
+    ThreeSlabs three("checked");
+    TestPageSource& source = three.source;
+    SlabCache& cache = three.cache;
+    const size_t per_slab = three.per_slab;
+    std::vector<void*>& objects = three.objects;
     REQUIRE_INVARIANTS(cache);
     const SlabCheckReport good = cache.check_invariants();
     CHECK(good.slabs == 3);
