@@ -11,7 +11,8 @@
 // IrqSpinLock, rank kStatsLockRank = 150), which first disables interrupts on this CPU, and then
 // takes, one after the other and never two at once, the scheduler lock (rank 200, through
 // sched::sample), the kernel-stack slot lock (350), the heap lock (300, mm::heap_stats) and the
-// frame-allocator lock (400, mm::frames_stats). Interrupt counts and the clock are read in the same section. So:
+// frame-allocator lock (400, mm::frames_stats; mm::heap_stats, too, reads the frame allocator's figures only
+// after dropping the heap lock). Interrupt counts and the clock are read in the same section. So:
 //   - the timer interrupt cannot fire while any of these locks is held by the snapshot (they are
 //     all taken with interrupts already off), so it can never spin on a lock the code it
 //     interrupted holds — the deadlock of the Rust original, whose stats call took the scheduler

@@ -325,8 +325,13 @@ void heap_stats(HeapStats& out)
         out = HeapStats{};
         return;
     }
-    auto guard = g_lock.lock();
-    g_heap->stats(out);
+    {
+        auto guard = g_lock.lock();
+        g_heap->stats_without_source(out);
+    }
+    // The frame allocator's figures under its own lock, after the heap's is dropped: the
+    // statistics snapshot (kernel/stats.h) holds one inner lock at a time.
+    source_stats(nullptr, out.source);
 }
 
 HeapCheckReport heap_check_invariants()

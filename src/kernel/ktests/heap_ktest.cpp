@@ -6,11 +6,16 @@
 
 #include "arch/cpu.h"
 #include "kernel/ktest.h"
+#include "kernel/panic.h"
+#include "kernel/stats.h"
 #include "kernel/time.h"
 #include "lib/log.h"
+#include "lib/string.h"
 #include "mm/frames.h"
 #include "mm/kmalloc.h"
 #include "mm/size_classes.h"
+#include "sync/interrupt_guard.h"
+#include "sync/irq_spinlock.h"
 
 namespace {
 
@@ -199,6 +204,97 @@ KTEST(heap, krealloc_and_kcalloc)
     mm::kfree(z);
     KEXPECT(mm::kcalloc(SIZE_MAX / 2, 4) == nullptr); // overflow
     KEXPECT(end_leak_check());
+}
+
+// Issue 10: krealloc of a freed small object, or of a pointer into one, used to hand the
+// pointer back (the in-place path and the fallback after a failed move), so the caller wrote
+// into a free slot or over the next object. It must panic as kfree does; a fault probe keeps the
+// report and resumes here.
+KTEST(heap, krealloc_rejects_what_kfree_rejects)
+{
+    begin_leak_check();
+    const uint64_t invalid_before = g_before.invalid_frees;
+    auto* a = static_cast<uint8_t*>(mm::kmalloc(100));
+    auto* b = static_cast<uint8_t*>(mm::kmalloc(100));
+    KASSERT(a != nullptr && b != nullptr);
+    fill(a, 100, 7);
+    fill(b, 100, 9);
+    auto caught_report = [&](void* ptr, size_t size, const char* error) {
+        kernel::CaughtFault caught;
+        const bool hit = kernel::probe_fault(kernel::kProbeSoftwarePanic, caught,
+                                             [ptr, size] { (void)mm::krealloc(ptr, size); });
+        const lib::StringView text(caught.message);
+        if (!hit || !text.contains("Mana Pool: krealloc(") || !text.contains(error))
+            ktest_ctx.failf(__FILE__, __LINE__, "krealloc({:p}, {}): {} '{}'", ptr, size,
+                            hit ? "report" : "accepted, no report", caught.message);
+    };
+    caught_report(a + 16, 100, "pointer into the middle of a heap block");
+    mm::heap_fail_nth_allocation(1); // a shrink that must move, and cannot
+    caught_report(a + 16, 8, "pointer into the middle of a heap block");
+    mm::heap_fail_nth_allocation(0);
+    {
+        // Nobody (not even an interrupt handler) may get the object back in between.
+        kernel::sync::InterruptGuard no_irqs;
+        void* freed = mm::kmalloc(40);
+        KASSERT(freed != nullptr);
+        mm::kfree(freed);
+        caught_report(freed, 40, "heap memory is not allocated (double free)");
+    }
+    KEXPECT(intact(a, 100, 7));
+    KEXPECT(intact(b, 100, 9));
+    KEXPECT(mm::heap_check_invariants().ok());
+    mm::kfree(a);
+    mm::kfree(b);
+    KEXPECT(end_leak_check());
+    KEXPECT_EQ(g_after.invalid_frees, invalid_before + 3);
+}
+
+namespace {
+
+// Locks of ranks 10, 11, ... below the statistics lock (150), to fill the lock checker's slots.
+template <size_t... I>
+struct PaddingLocks {
+    static constexpr size_t kCount = sizeof...(I);
+    kernel::sync::IrqSpinLock locks[kCount] { kernel::sync::IrqSpinLock { "stats-padding",
+                                                                          static_cast<kernel::sync::LockRank>(10 + I) }... };
+};
+
+// PaddingLocksOf<N>::type = PaddingLocks<0, 1, ..., N - 1>.
+template <size_t N, size_t... I>
+struct PaddingLocksOf : PaddingLocksOf<N - 1, N - 1, I...> {};
+template <size_t... I>
+struct PaddingLocksOf<0, I...> {
+    using type = PaddingLocks<I...>;
+};
+
+kernel::stats::Snapshot g_snapshot; // ~7 KiB: not on the test stack
+
+} // namespace
+
+// stats.h and scheduler.md: the snapshot takes its inner locks one at a time, never two at once.
+// The heap's statistics used to ask the frame allocator for its figures under the heap lock.
+// With all but two of the lock checker's slots taken, the stats lock and one inner lock fit; a
+// second inner lock held at the same time trips the checker's capacity panic. (That panic cannot
+// even be printed, its console lock being one more: before the fix the boot hung in this case.)
+KTEST(heap, statistics_snapshot_holds_one_inner_lock_at_a_time)
+{
+#if AETHELOS_SYNC_CHECKS
+    static constinit PaddingLocksOf<kernel::sync::kMaxHeldSpinLocks - 2>::type padding;
+    constexpr size_t kCount = decltype(padding)::kCount;
+    kernel::sync::IrqState states[kCount];
+    for (size_t i = 0; i < kCount; ++i)
+        states[i] = padding.locks[i].acquire();
+    kernel::stats::take_snapshot(g_snapshot);
+    mm::heap_stats(g_after);
+    for (size_t i = kCount; i-- > 0;)
+        padding.locks[i].release(states[i]);
+    KEXPECT(g_snapshot.memory.heap_total_bytes > 0);
+    KEXPECT(g_snapshot.memory.frames_total_bytes > 0);
+    KEXPECT(g_after.source.available);
+    KEXPECT_EQ(g_after.source.total_pages * mm::kFrameSize, g_snapshot.memory.frames_total_bytes);
+#else
+    KSKIP("the lock checker is compiled out");
+#endif
 }
 
 namespace {
