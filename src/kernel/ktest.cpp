@@ -1,6 +1,7 @@
 #include "kernel/ktest.h"
 
 #include "lib/log.h"
+#include "lib/string.h"
 
 extern "C" const kernel::ktest::TestCase __ktests_start[];
 extern "C" const kernel::ktest::TestCase __ktests_end[];
@@ -13,6 +14,13 @@ void Context::fail(const char* file, int line, const char* what)
     lib::log::print("    at {}:{}: {}\n", file, line, what);
 }
 
+const TestCase* find_case(const char* suite, const char* name)
+{
+    for (const TestCase* tc = __ktests_start; tc != __ktests_end; ++tc)
+        if (lib::StringView(tc->suite) == suite && lib::StringView(tc->name) == name) return tc;
+    return nullptr;
+}
+
 Summary run_all(const char* filter)
 {
     Summary summary;
@@ -20,7 +28,7 @@ Summary run_all(const char* filter)
     lib::log::print("ktest: {} registered case(s), filter '{}'\n", total, filter ? filter : "");
     for (const TestCase* tc = __ktests_start; tc != __ktests_end; ++tc) {
         if (!matches_filter(filter, tc->suite, tc->name)) {
-            ++summary.skipped;
+            ++summary.filtered;
             continue;
         }
         lib::log::print("[ RUN  ] {}.{}\n", tc->suite, tc->name);
@@ -29,12 +37,15 @@ Summary run_all(const char* filter)
         if (ctx.failed()) {
             ++summary.failed;
             lib::log::print("[ FAIL ] {}.{} ({} failure(s))\n", tc->suite, tc->name, ctx.failures());
+        } else if (ctx.skipped()) {
+            ++summary.skipped;
+            lib::log::print("[ SKIP ] {}.{} ({})\n", tc->suite, tc->name, ctx.skip_reason());
         } else {
             ++summary.passed;
             lib::log::print("[  OK  ] {}.{}\n", tc->suite, tc->name);
         }
     }
-    lib::log::print("{} passed, {} failed\n", summary.passed, summary.failed);
+    lib::log::print("{} passed, {} failed, {} skipped\n", summary.passed, summary.failed, summary.skipped);
     return summary;
 }
 

@@ -20,11 +20,16 @@ public:
         lib::format(buf, sizeof(buf), fmt, args...);
         fail(file, line, buf);
     }
+    // Records that the case cannot run here (KSKIP); the runner counts it as skipped, not passed.
+    void skip(const char* reason) { m_skip_reason = reason; }
     bool failed() const { return m_failures != 0; }
     unsigned failures() const { return m_failures; }
+    bool skipped() const { return m_skip_reason != nullptr; }
+    const char* skip_reason() const { return m_skip_reason; }
 
 private:
     unsigned m_failures = 0;
+    const char* m_skip_reason = nullptr;
 };
 
 struct TestCase {
@@ -42,12 +47,18 @@ static_assert(sizeof(TestCase) % 8 == 0);
 struct Summary {
     unsigned passed = 0;
     unsigned failed = 0;
-    unsigned skipped = 0;
+    unsigned skipped = 0;  // selected but could not run here (KSKIP)
+    unsigned filtered = 0; // not selected by the filter
 };
 
 // Runs every case whose "suite.name" matches `filter` (glob with '*'; empty or
-// null runs all) and prints one line per case plus "N passed, N failed".
+// null runs all) and prints one line per case plus "N passed, N failed, N skipped"
+// (scripts grep the line's "N passed, N failed" start). Any case may be run again
+// in the same boot (the shell's `ktest`), so a case must not keep state between runs.
 Summary run_all(const char* filter);
+
+// The case registered as suite.name, or nullptr.
+const TestCase* find_case(const char* suite, const char* name);
 
 // Glob match used by the filter: '*' matches any run of characters.
 bool matches_filter(const char* filter, const char* suite, const char* name);
@@ -74,6 +85,14 @@ bool matches_filter(const char* filter, const char* suite, const char* name);
             ktest_ctx.fail(__FILE__, __LINE__, "asserted: " #cond);     \
             return;                                                     \
         }                                                               \
+    } while (0)
+
+// Ends a case that cannot run on this machine (a resource it needs is absent); it is reported
+// as skipped with the reason, not as passed.
+#define KSKIP(reason)                                   \
+    do {                                                \
+        ktest_ctx.skip(reason);                         \
+        return;                                         \
     } while (0)
 
 #define KEXPECT_EQ(a, b)                                                                   \

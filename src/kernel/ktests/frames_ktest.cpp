@@ -1,6 +1,7 @@
 // In-kernel tests of the Mana Pool's frame allocator over the real memory map: where frames
 // come from, zeroing, churn and leak checks, large orders, the physmap above 4 GiB.
 #include <initializer_list>
+#include <new>
 
 #include "arch/x86_64/memory_layout.h"
 #include "arch/x86_64/paging.h"
@@ -301,22 +302,63 @@ KTEST(frames, kernel_page_source)
     KEXPECT(source.allocate_pages(mm::kFrameOrders) == nullptr); // beyond the largest order
 }
 
+namespace {
+
+// A 4 MiB block of the real pool, given back when the scope ends (also on KASSERT's return).
+class ScopedMaxBlock {
+public:
+    ScopedMaxBlock() = default;
+    explicit ScopedMaxBlock(PhysicalAddress block) : m_block(block), m_held(true) {}
+    ~ScopedMaxBlock()
+    {
+        if (m_held) mm::frames_free(m_block, mm::kFrameMaxOrder);
+    }
+    ScopedMaxBlock(const ScopedMaxBlock&) = delete;
+    ScopedMaxBlock& operator=(const ScopedMaxBlock&) = delete;
+
+    static ScopedMaxBlock allocate()
+    {
+        auto block = mm::frames_allocate(mm::kFrameMaxOrder);
+        return block ? ScopedMaxBlock(*block) : ScopedMaxBlock();
+    }
+    bool held() const { return m_held; }
+    PhysicalAddress get() const { return m_block; }
+    PhysRange range() const { return mm::make_phys_range(m_block.get(), m_block.get() + mm::kFrameMaxBlock); }
+
+private:
+    PhysicalAddress m_block;
+    bool m_held = false;
+};
+
+// Which block the last run of frames.core_errors_freestanding built its allocator over.
+PhysicalAddress g_core_errors_block;
+
+} // namespace
+
 KTEST(frames, core_errors_freestanding)
 {
     // A private allocator over one 4 MiB block of the real pool: the error paths the kernel
-    // wrapper turns into panics, checked without panicking.
-    static mm::FrameAllocator local{arch::kPhysMapBase};
-    auto block = mm::frames_allocate(mm::kFrameMaxOrder);
-    if (!block) {
-        lib::log::print("    (no free 4 MiB block: skipped)\n");
-        return;
-    }
-    const uint64_t base = block->get();
-    const PhysRange usable = mm::make_phys_range(base, base + mm::kFrameMaxBlock);
-    KASSERT(local.add_range(usable).has_value());
-    KEXPECT_EQ(local.zone_count(), size_t{1});
+    // wrapper turns into panics, checked without panicking. It is built afresh for every run (too
+    // large for the stack, so on the heap): a zone left from an earlier run would still cover
+    // that run's block, which the pool has handed to others since.
+    ScopedMaxBlock block = ScopedMaxBlock::allocate();
+    if (!block.held()) KSKIP("no free 4 MiB block");
+    g_core_errors_block = block.get();
+    struct Owned {
+        mm::FrameAllocator* allocator;
+        ~Owned() { delete allocator; }
+    } owned{ new (std::nothrow) mm::FrameAllocator(arch::kPhysMapBase) };
+    KASSERT(owned.allocator != nullptr);
+    mm::FrameAllocator& local = *owned.allocator;
+    const uint64_t base = block.get().get();
+    KASSERT(local.add_range(block.range()).has_value());
+    KASSERT(local.zone_count() == 1);
+    // Every byte it will write (metadata, free-list links) lies in the block this run owns.
+    const mm::FrameZoneInfo zone = local.zone(0);
+    KASSERT(zone.metadata.start.get() >= base && zone.managed.end.get() <= base + mm::kFrameMaxBlock);
     auto a = local.allocate(1);
     KASSERT(a.has_value());
+    KEXPECT(block.range().contains(*a));
     KEXPECT(local.free(a->offset(mm::kFrameSize)).error() == mm::FrameError::InteriorAddress);
     KEXPECT(local.free(*a, 0).error() == mm::FrameError::SizeMismatch);
     KEXPECT(local.free(PhysicalAddress(base)).error() == mm::FrameError::ForeignAddress); // its metadata
@@ -324,7 +366,51 @@ KTEST(frames, core_errors_freestanding)
     KEXPECT(local.free(*a).error() == mm::FrameError::DoubleFree);
     KEXPECT(local.allocate(mm::kFrameOrders).error() == mm::FrameError::InvalidOrder);
     KEXPECT(local.check_invariants().ok());
-    mm::frames_free(*block);
+}
+
+// The shell's `ktest` may run a case any number of times in one boot. Runs the case above twice,
+// with the first run's block taken by someone else (this test, which fills it with a pattern) in
+// between: the second run must pass, and must not write into that block.
+KTEST(frames, core_errors_case_runs_again_after_its_block_changed_hands)
+{
+    const kernel::ktest::TestCase* core_errors = kernel::ktest::find_case("frames", "core_errors_freestanding");
+    KASSERT(core_errors != nullptr);
+    kernel::ktest::Context first;
+    core_errors->fn(first);
+    if (first.skipped()) KSKIP("no free 4 MiB block");
+    KEXPECT(!first.failed());
+
+    // Take back the block the first run used (the most recently freed one is handed out first;
+    // the others taken on the way are given back at once).
+    constexpr size_t kMaxTries = 64;
+    PhysicalAddress others[kMaxTries];
+    size_t other_count = 0;
+    bool found = false;
+    while (!found && other_count < kMaxTries) {
+        auto candidate = mm::frames_allocate(mm::kFrameMaxOrder);
+        if (!candidate) break;
+        found = *candidate == g_core_errors_block;
+        if (!found) others[other_count++] = *candidate;
+    }
+    for (size_t i = 0; i < other_count; ++i)
+        mm::frames_free(others[i], mm::kFrameMaxOrder);
+    KASSERT(found);
+    const ScopedMaxBlock foreign(g_core_errors_block);
+    auto* words = static_cast<volatile uint64_t*>(mm::frame_to_virt(foreign.get()));
+    constexpr size_t kWords = mm::kFrameMaxBlock / sizeof(uint64_t);
+    for (size_t i = 0; i < kWords; ++i)
+        words[i] = 0xf0f0f0f000000000ull ^ i;
+
+    kernel::ktest::Context second;
+    core_errors->fn(second);
+    if (second.skipped()) KSKIP("only one free 4 MiB block");
+    KEXPECT(!second.failed());
+    KEXPECT(g_core_errors_block != foreign.get());
+    size_t changed = 0;
+    for (size_t i = 0; i < kWords; ++i)
+        changed += words[i] != (0xf0f0f0f000000000ull ^ i) ? 1 : 0;
+    if (changed != 0)
+        ktest_ctx.failf(__FILE__, __LINE__, "the second run wrote {} words into the block it had given back", changed);
 }
 
 KTEST(paging, remapping_the_boot_physmap_changes_nothing)
