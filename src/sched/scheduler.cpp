@@ -75,7 +75,11 @@ uint64_t g_next_id = 0;
 uint64_t g_spawned = 0;
 uint64_t g_reaped = 0;
 uint64_t g_live = 0;
+// Preemption points: requests acted on there, and the switches they led to (fewer: pick_next may
+// keep the running thread, e.g. when nothing else is ready).
+uint64_t g_irq_exit_requests = 0;
 uint64_t g_irq_exit_switches = 0;
+uint64_t g_deferred_requests = 0;
 uint64_t g_deferred_switches = 0;
 uint64_t g_held_back = 0;
 bool g_timer_preemption = true;
@@ -250,11 +254,16 @@ void reap_zombies()
 }
 
 // A preemption point: interrupt exit (interrupts off) or preempt_enable()'s resched hook
-// (interrupts on). Both run with the preempt count 0.
-void preempt_switch(trace::SwitchCause cause)
+// (interrupts on). Both run with the preempt count 0. The counters change under the lock: the
+// hook runs with interrupts on, so a bare increment could interleave with another thread's.
+void preempt_switch(trace::SwitchCause cause, uint64_t& requests, uint64_t& switches)
 {
     const IrqState state = g_lock.acquire();
-    switch_locked(cause);
+    ++requests;
+    Thread* prev = g_current;
+    SchedEntity* picked = policy().pick_next();
+    if (picked != nullptr && A::from_entity(picked) != prev) ++switches;
+    switch_to_locked(prev, picked, cause);
     g_lock.release(state);
 }
 
@@ -262,15 +271,10 @@ void irq_exit_point()
 {
     if (!kernel::sync::need_resched() || kernel::sync::preempt_count() != 0) return;
     kernel::sync::clear_need_resched();
-    ++g_irq_exit_switches;
-    preempt_switch(trace::SwitchCause::IrqExit);
+    preempt_switch(trace::SwitchCause::IrqExit, g_irq_exit_requests, g_irq_exit_switches);
 }
 
-void resched_hook()
-{
-    ++g_deferred_switches;
-    preempt_switch(trace::SwitchCause::Deferred);
-}
+void resched_hook() { preempt_switch(trace::SwitchCause::Deferred, g_deferred_requests, g_deferred_switches); }
 
 // The tick and the sleepers it is about to wake (they are still Sleeping). Lock held.
 [[gnu::cold, gnu::noinline]] void trace_tick_locked(uint64_t now)
@@ -614,7 +618,9 @@ void fill_counters_locked(SchedulerCounters& out)
     out.context_switches = c.context_switches;
     out.voluntary_switches = c.voluntary_switches;
     out.involuntary_switches = c.involuntary_switches;
+    out.irq_exit_requests = g_irq_exit_requests;
     out.irq_exit_switches = g_irq_exit_switches;
+    out.deferred_requests = g_deferred_requests;
     out.deferred_switches = g_deferred_switches;
     out.preemptions = c.preemptions;
     out.quantum_expiries = c.quantum_expiries;

@@ -89,8 +89,10 @@ struct SchedulerCounters {
     uint64_t context_switches = 0;
     uint64_t voluntary_switches = 0;
     uint64_t involuntary_switches = 0;
-    uint64_t irq_exit_switches = 0;    // preemptions done at interrupt exit
-    uint64_t deferred_switches = 0;    // preemptions done by preempt_enable (deferred)
+    uint64_t irq_exit_requests = 0;    // reschedule requests acted on at interrupt exit
+    uint64_t irq_exit_switches = 0;    // ... of which switched to another thread
+    uint64_t deferred_requests = 0;    // reschedule requests acted on by preempt_enable (deferred)
+    uint64_t deferred_switches = 0;    // ... of which switched to another thread
     uint64_t preemptions = 0;          // involuntary switches with quantum left (outranked)
     uint64_t quantum_expiries = 0;     // quanta that ran out
     uint64_t held_back = 0;            // due switches not requested because timer preemption was off

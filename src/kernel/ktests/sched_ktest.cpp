@@ -162,22 +162,28 @@ KTEST(sched, critical_sections_never_interleave)
 
 // ---- Destructors under guards ----
 
-std::atomic<uint64_t> g_dtor_started { 0 };
-std::atomic<uint64_t> g_dtor_finished { 0 };
+// Destructors started (high half) and finished (low half) in one word, so that the watcher sees
+// both in one load: with two loads, a destructor that ran whole between them looked interrupted.
+constexpr uint64_t kDtorStarted = uint64_t { 1 } << 32;
+constexpr uint64_t kDtorFinished = 1;
+std::atomic<uint64_t> g_dtors { 0 };
 std::atomic<uint64_t> g_watch_mismatch { 0 };
 std::atomic<uint64_t> g_watch_samples { 0 };
 std::atomic<bool> g_watch_stop { false };
+
+uint64_t dtors_started(uint64_t dtors) { return dtors >> 32; }
+uint64_t dtors_finished(uint64_t dtors) { return dtors & 0xffff'ffff; }
 
 // Its destructor is long (spans ticks) and runs entirely under a PreemptGuard.
 struct SlowToDie {
     ~SlowToDie()
     {
         sync::PreemptGuard guard;
-        g_dtor_started.fetch_add(1);
+        g_dtors.fetch_add(kDtorStarted);
         const uint64_t until = now_ticks() + 2;
         while (now_ticks() <= until)
             arch::cpu_relax();
-        g_dtor_finished.fetch_add(1);
+        g_dtors.fetch_add(kDtorFinished);
     }
 };
 
@@ -193,15 +199,15 @@ void watcher(void*)
 {
     // Whenever it runs, no destructor may be midway.
     while (!g_watch_stop.load()) {
-        if (g_dtor_started.load() != g_dtor_finished.load()) g_watch_mismatch.fetch_add(1);
+        const uint64_t dtors = g_dtors.load();
+        if (dtors_started(dtors) != dtors_finished(dtors)) g_watch_mismatch.fetch_add(1);
         g_watch_samples.fetch_add(1);
     }
 }
 
 KTEST(sched, destructors_under_guards_complete)
 {
-    g_dtor_started = 0;
-    g_dtor_finished = 0;
+    g_dtors = 0;
     g_watch_mismatch = 0;
     g_watch_samples = 0;
     g_watch_stop = false;
@@ -214,8 +220,8 @@ KTEST(sched, destructors_under_guards_complete)
     sched::join(*d2);
     g_watch_stop = true;
     sched::join(*w);
-    KEXPECT_EQ(g_dtor_finished.load(), 40u);
-    KEXPECT_EQ(g_dtor_started.load(), 40u);
+    KEXPECT_EQ(dtors_finished(g_dtors.load()), 40u);
+    KEXPECT_EQ(dtors_started(g_dtors.load()), 40u);
     KEXPECT_EQ(g_watch_mismatch.load(), 0u);
     KEXPECT(g_watch_samples.load() > 0);
 }
@@ -291,6 +297,34 @@ KTEST(sched, spawn_join_reap_500_threads_returns_memory)
     KEXPECT_EQ(g_heap_after.pages_held, g_heap_before.pages_held);
     KEXPECT_EQ(g_heap_after.bytes_used, g_heap_before.bytes_used);
     KEXPECT(frames_after.allocations > frames_before.allocations + kManyThreads * 4); // stacks came from frames
+}
+
+// ---- Switch counters ----
+
+KTEST(sched, preemption_points_count_only_real_switches)
+{
+    // Reschedule requests at both preemption points while nothing else needs the CPU: the Loom
+    // acts on each (a request) but keeps this thread (no switch).
+    constexpr uint64_t kDeferred = 100;
+    constexpr uint64_t kAtIrqExit = 5;
+    const auto before = sched::counters();
+    for (uint64_t i = 0; i < kDeferred; ++i) {
+        sync::PreemptGuard guard;
+        sync::set_need_resched(); // honoured when the guard ends
+    }
+    for (uint64_t i = 0; i < kAtIrqExit; ++i) {
+        sync::set_need_resched();
+        arch::wait_for_interrupt(); // honoured at the exit of this (or an earlier) interrupt
+    }
+    const auto after = sched::counters();
+    KEXPECT(after.deferred_requests - before.deferred_requests >= kDeferred);
+    KEXPECT(after.irq_exit_requests - before.irq_exit_requests >= kAtIrqExit);
+    // Every switch counted at a preemption point is one the policy made.
+    const uint64_t at_points = (after.deferred_switches - before.deferred_switches) +
+                               (after.irq_exit_switches - before.irq_exit_switches);
+    if (at_points > after.context_switches - before.context_switches)
+        ktest_ctx.failf(__FILE__, __LINE__, "{} switches counted at preemption points, {} context switches",
+                        at_points, after.context_switches - before.context_switches);
 }
 
 // ---- Bookkeeping ----
