@@ -12,6 +12,7 @@
 #include "arch/x86_64/cpu.h"
 #include "kernel/ktest.h"
 #include "kernel/time.h"
+#include "sched/scheduler.h"
 #include "sync/interrupt_guard.h"
 #include "sync/irq_spinlock.h"
 #include "sync/preempt.h"
@@ -127,6 +128,31 @@ void request_resched()
     g_count_seen_in_irq.store(sync::preempt_count(), std::memory_order_relaxed);
     sync::set_need_resched();
 }
+
+// Installs a resched hook for one scope.
+class ScopedReschedHook {
+public:
+    explicit ScopedReschedHook(sync::PreemptReschedHook hook) : m_previous(sync::set_preempt_resched_hook(hook)) {}
+    ~ScopedReschedHook() { sync::set_preempt_resched_hook(m_previous); }
+    ScopedReschedHook(const ScopedReschedHook&) = delete;
+    ScopedReschedHook& operator=(const ScopedReschedHook&) = delete;
+
+private:
+    sync::PreemptReschedHook m_previous;
+};
+
+// Timer preemption off for one scope: the Loom of Fate then asks for no switch while this thread
+// is the only one ready (no quantum expiries), so the resched flag carries only a test's requests.
+class ScopedTimerPreemptionOff {
+public:
+    ScopedTimerPreemptionOff() : m_was_on(sched::set_timer_preemption(false)) {}
+    ~ScopedTimerPreemptionOff() { sched::set_timer_preemption(m_was_on); }
+    ScopedTimerPreemptionOff(const ScopedTimerPreemptionOff&) = delete;
+    ScopedTimerPreemptionOff& operator=(const ScopedTimerPreemptionOff&) = delete;
+
+private:
+    bool m_was_on;
+};
 
 std::atomic<uint32_t> g_resched_calls { 0 };
 std::atomic<bool> g_resched_preemptible { false };
@@ -276,7 +302,10 @@ KTEST(sync, resched_from_the_tick_is_deferred_until_preempt_enable)
 
     g_resched_calls.store(0);
     g_resched_preemptible.store(false);
-    const sync::PreemptReschedHook previous_hook = sync::set_preempt_resched_hook(&count_resched);
+    // The Loom's own requests (this thread's quantum running out) would land in the same flag, and
+    // be counted when one fell inside a guard below.
+    const ScopedTimerPreemptionOff loom_quiet;
+    const ScopedReschedHook hook(&count_resched);
     sync::clear_need_resched();
     {
         ScopedTickProbe probe(&request_resched);
@@ -294,11 +323,11 @@ KTEST(sync, resched_from_the_tick_is_deferred_until_preempt_enable)
         KEXPECT_EQ(g_resched_calls.load(), 1u); // exactly once, when the count returned to 0
         KEXPECT(g_resched_preemptible.load());
     }
-    // Without the probe nothing asks any more.
+    // Without the probe nothing asks any more, over more ticks than a quantum.
     sync::clear_need_resched();
     {
         sync::PreemptGuard guard;
+        wait_ticks(sched::current()->quantum_ticks() + 1);
     }
     KEXPECT_EQ(g_resched_calls.load(), 1u);
-    sync::set_preempt_resched_hook(previous_hook);
 }
