@@ -40,7 +40,7 @@ trap 'rm -rf "$work"' EXIT
 
 for i in $(seq 1 "$runs"); do
   "$here/scripts/qemu-test.sh" --iso "$work/$name.iso" --firmware bios --memory "$memory" \
-      --log "$work/run$i.log" --timeout 600 -- -icount shift=0 >"$work/qemu$i.out" ||
+      --log "$work/run$i.log" --timeout 600 --clock icount --shift 0 --sleep on >"$work/qemu$i.out" ||
     { cat "$work/qemu$i.out" >&2; grep -a "$name\|FAIL\|panic" "$work/run$i.log" >&2 || true; exit 1; }
   grep -a "^$name:" "$work/run$i.log" | tr -d '\r' > "$work/figures$i.txt"
   [ -s "$work/figures$i.txt" ] || { echo "$name: run $i printed no figures" >&2; exit 1; }

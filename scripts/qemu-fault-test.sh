@@ -8,6 +8,8 @@
 #   scripts/qemu-fault-test.sh --list        the faults and the report each must produce
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+# The guest's clock (scripts/qemu-clock-args.sh): virtual, from the instruction count.
+clock_opts=()
 
 # The report each fault must produce (extended regular expressions, all must match the serial log).
 declare -A expect
@@ -34,6 +36,8 @@ while [ $# -gt 0 ]; do
     --cpu) cpu=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --list) for f in "${!expect[@]}"; do printf '%s\n%s\n\n' "$f" "${expect[$f]}"; done; exit 0 ;;
+    --clock|--shift|--sleep) clock_opts+=("$1" "$2"); shift 2 ;;
+    --singlestep) clock_opts+=("$1"); shift ;;
     *) echo "qemu-fault-test: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -50,6 +54,8 @@ trap 'rm -rf "$work"' EXIT
 
 args=(-machine q35 -cpu "$cpu" -m 256M -cdrom "$work/fault.iso" -boot d -display none -no-reboot
       -serial "file:$log" -monitor none -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+clock_text=$("$here/scripts/qemu-clock-args.sh" "${clock_opts[@]}") || exit 2
+args+=($clock_text)
 if [ "$firmware" = uefi ]; then
   ovmf=$("$here/scripts/find-ovmf.sh") || exit 1
   args+=(-bios "$ovmf")

@@ -9,6 +9,9 @@
 # serial. Exit 0 when every check passed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+# The guest's clock (scripts/qemu-clock-args.sh): virtual, from the instruction count; idle time
+# passes as real time (sleep=on), since the test talks to the guest at a person's pace.
+clock_opts=(--sleep on)
 iso=""; log=""; firmware=bios; timeout_s=40; machine=q35
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -17,6 +20,8 @@ while [ $# -gt 0 ]; do
     --firmware) firmware=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --no-8042) machine=q35,i8042=off; shift ;;
+    --clock|--shift|--sleep) clock_opts+=("$1" "$2"); shift 2 ;;
+    --singlestep) clock_opts+=("$1"); shift ;;
     *) echo "qemu-keyboard-test.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -29,6 +34,8 @@ monitor="$sockdir/monitor.sock"
 
 qemu=(qemu-system-x86_64 -machine "$machine" -cpu qemu64 -m 256M -cdrom "$iso" -boot d -display none -no-reboot
       -serial stdio -monitor "unix:$monitor,server=on,wait=off" -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+clock_text=$("$here/scripts/qemu-clock-args.sh" "${clock_opts[@]}") || exit 2
+qemu+=($clock_text)
 case "$firmware" in
   bios) ;;
   uefi) qemu+=(-bios "$("$here/scripts/find-ovmf.sh")") ;;

@@ -2,12 +2,15 @@
 # Boots the kernel with `stress=<seconds>` under QEMU and judges it like the ktests; used by ctest.
 #   scripts/qemu-stress.sh [--elf build/kernel/aethelos.elf] [--seconds 20] [--firmware bios|uefi]
 #                          [--log <serial.log>] [--timeout <s>] [--hz 1000]
+#                          [--clock icount|real] [--shift N] [--sleep on|off] [--singlestep]
+# The clock options go to scripts/qemu-clock-args.sh: by default the guest's clock is virtual,
+# so `stress=<seconds>` counts seconds of guest work, not of the host's clock.
 # Builds a temporary ISO (scripts/make-boot-iso.sh) and hands it to
 # scripts/qemu-test.sh, which passes only on "1 passed, 0 failed" and the isa-debug-exit pass
 # code; the stress run prints "stress: PASS ..." or "stress: FAIL <reason>" before that summary.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-elf="$here/build/kernel/aethelos.elf"; seconds=20; firmware=bios; log=""; timeout_s=""; hz=1000
+elf="$here/build/kernel/aethelos.elf"; seconds=20; firmware=bios; log=""; timeout_s=""; hz=1000; clock_opts=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --elf) elf=$2; shift 2 ;;
@@ -16,6 +19,8 @@ while [ $# -gt 0 ]; do
     --log) log=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --hz) hz=$2; shift 2 ;;
+    --clock|--shift|--sleep) clock_opts+=("$1" "$2"); shift 2 ;;
+    --singlestep) clock_opts+=("$1"); shift ;;
     *) echo "qemu-stress: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -35,7 +40,8 @@ for attempt in 1 2 3; do
 done
 
 set +e
-"$here/scripts/qemu-test.sh" --iso "$work/stress.iso" --firmware "$firmware" --log "$log" --timeout "$timeout_s"
+"$here/scripts/qemu-test.sh" --iso "$work/stress.iso" --firmware "$firmware" --log "$log" --timeout "$timeout_s" \
+    "${clock_opts[@]}"
 rc=$?
 set -e
 grep -a '^stress: \(PASS\|FAIL\)' "$log" | tail -n 1 || true

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs a ktest ISO headless under QEMU and judges the result; used by ctest.
 #   scripts/qemu-test.sh --iso <iso> --log <serial.log> [--firmware bios|uefi] [--timeout 240]
-#                        [--memory 256M] [--cpu qemu64] [-- extra qemu args]
+#                        [--memory 256M] [--cpu qemu64] [--clock icount|real] [--shift N]
+#                        [--sleep on|off] [--singlestep] [-- extra qemu args]
+# The guest's clock is virtual, from the instruction count, unless --clock real is given
+# (scripts/qemu-clock-args.sh): ticks then measure guest work, not the host's load.
 # Passes only when the guest reports "N passed, 0 failed" (N > 0) and leaves through
 # isa-debug-exit with the pass code. A failed test, a panic, a triple fault (-no-reboot
 # turns it into an exit), or a timeout fail, and the serial log's tail is printed.
@@ -11,7 +14,7 @@
 # --memory and --memory: the firmware's map has to reflect the machine QEMU was given.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-iso=""; log=""; firmware=bios; timeout_s=240; memory=256M; cpu=qemu64; extra=()
+iso=""; log=""; firmware=bios; timeout_s=240; memory=256M; cpu=qemu64; extra=(); clock_opts=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --iso) iso=$2; shift 2 ;;
@@ -20,6 +23,8 @@ while [ $# -gt 0 ]; do
     --timeout) timeout_s=$2; shift 2 ;;
     --memory) memory=$2; shift 2 ;;
     --cpu) cpu=$2; shift 2 ;;
+    --clock|--shift|--sleep) clock_opts+=("$1" "$2"); shift 2 ;;
+    --singlestep) clock_opts+=("$1"); shift ;;
     --) shift; extra=("$@"); break ;;
     *) echo "qemu-test: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -31,6 +36,11 @@ mkdir -p "$(dirname "$log")"
 
 args=(-machine q35 -cpu "$cpu" -m "$memory" -cdrom "$iso" -boot d -display none -no-reboot
       -serial "file:$log" -monitor none -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+clock_text=$("$here/scripts/qemu-clock-args.sh" "${clock_opts[@]}") || exit 2
+clock_args=($clock_text)
+clock_desc=${clock_text:-real time}
+clock_desc=${clock_desc//$'\n'/ }
+args+=("${clock_args[@]}")
 if [ "$firmware" = uefi ]; then
   ovmf=$("$here/scripts/find-ovmf.sh") || exit 1
   args+=(-bios "$ovmf")
@@ -67,7 +77,7 @@ rc=$?
 elapsed=$(( $(date +%s) - start ))
 
 fail() {
-  echo "qemu-test: FAIL ($firmware, -m $memory, -cpu $cpu, ${elapsed}s): $*"
+  echo "qemu-test: FAIL ($firmware, -m $memory, -cpu $cpu, $clock_desc, ${elapsed}s): $*"
   echo "---- last serial lines ($log) ----"
   tail -n 40 "$log"
   exit 1
@@ -96,4 +106,4 @@ if [ -n "$usable_mib" ]; then
 else
   usable="usable RAM not logged, not checked"
 fi
-echo "qemu-test: PASS ($firmware, -m $memory, -cpu $cpu, ${elapsed}s): $summary; $usable"
+echo "qemu-test: PASS ($firmware, -m $memory, -cpu $cpu, $clock_desc, ${elapsed}s): $summary; $usable"

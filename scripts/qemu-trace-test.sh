@@ -8,12 +8,17 @@
 # The extracted traces are kept next to the log (<log>.1.json, <log>.2.json).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+# The guest's clock (scripts/qemu-clock-args.sh): virtual, from the instruction count; idle time
+# passes as real time (sleep=on), since the test talks to the guest at a person's pace.
+clock_opts=(--sleep on)
 iso=""; log=""; timeout_s=55
 while [ $# -gt 0 ]; do
   case "$1" in
     --iso) iso=$2; shift 2 ;;
     --log) log=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
+    --clock|--shift|--sleep) clock_opts+=("$1" "$2"); shift 2 ;;
+    --singlestep) clock_opts+=("$1"); shift ;;
     *) echo "qemu-trace-test.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -23,6 +28,8 @@ mkdir -p "$(dirname "$log")"
 
 qemu=(qemu-system-x86_64 -machine q35 -cpu qemu64 -m 256M -cdrom "$iso" -boot d -display none -no-reboot
       -serial stdio -monitor none -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+clock_text=$("$here/scripts/qemu-clock-args.sh" "${clock_opts[@]}") || exit 2
+qemu+=($clock_text)
 
 exec python3 - "$here/scripts" "$log" "$timeout_s" "$here/scripts/trace-extract" "${qemu[@]}" <<'PY'
 import json, re, subprocess, sys, time

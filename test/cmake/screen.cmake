@@ -22,3 +22,18 @@ add_test(NAME qemu:screen-uefi
           --firmware uefi --font ${AETHELOS_FONT_PF2} --png ${CMAKE_BINARY_DIR}/logs/screen-uefi.png
           --log ${CMAKE_BINARY_DIR}/logs/screen-uefi.log --timeout 55)
 set_tests_properties(qemu:screen-uefi PROPERTIES LABELS qemu TIMEOUT 70)
+
+# Any valid GRUB entry: SeaBIOS booting the kernel from a hand-written entry that holds only the
+# `multiboot2` line (no gfxpayload=text), so GRUB hands over a VBE framebuffer. The screen must
+# carry the banner and prompt drawn by the kernel's framebuffer console, and every ktest must
+# pass there too (they may not assume our grub.cfg).
+add_test(NAME qemu:screen-bios-framebuffer
+  COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-screen-test.sh --elf ${CMAKE_BINARY_DIR}/kernel/aethelos.elf
+          --firmware bios --font ${AETHELOS_FONT_PF2} --png ${CMAKE_BINARY_DIR}/logs/screen-bios-framebuffer.png
+          --log ${CMAKE_BINARY_DIR}/logs/screen-bios-framebuffer.log --timeout 55)
+set_tests_properties(qemu:screen-bios-framebuffer PROPERTIES LABELS qemu TIMEOUT 70)
+add_test(NAME qemu:ktest-bios-framebuffer
+  COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-boot-test.sh --elf ${CMAKE_BINARY_DIR}/kernel/aethelos.elf
+          --plain-entry --cmdline "ktest log=info" --firmware bios
+          --log ${CMAKE_BINARY_DIR}/logs/ktest-bios-framebuffer.log --timeout 300)
+set_tests_properties(qemu:ktest-bios-framebuffer PROPERTIES LABELS qemu TIMEOUT 330)
