@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Types commands into the Eldarin shell over the serial line and checks the replies.
 #   scripts/qemu-shell-test.sh --iso build/aethelos.iso --log build/logs/shell-bios.log
-#                              [--firmware bios|uefi] [--timeout 60] [--scenario full|shutdown] [--machine q35]
+#                              [--firmware bios|uefi] [--timeout 60] [--scenario full|shutdown|paste] [--machine q35]
+#                              [-- extra qemu args, e.g. -icount shift=5,sleep=on]
 # QEMU runs headless with the serial port on stdio; a small python3 driver waits for each
 # `aethel> ` prompt, types one command (a few ms per byte, like a person, so the 16-byte UART
 # FIFO never overflows between the shell's polls), and checks the output up to the next prompt.
 # Scenario `full` (the default) goes through the commands (spawn/kill/top included) and ends with
 # `shutdown`; `shutdown` only boots and types `shutdown`. Both require QEMU to exit by itself with
-# status 0 within 15 s of `shutdown` (ACPI S5 works). Exit 0 when every check passed.
+# status 0 within 15 s of `shutdown` (ACPI S5 works). Scenario `paste` writes a 1000-byte
+# `echo` line and Enter in one go (far more than the 256-byte input ring and the 256-character
+# line): the line must run with exactly its first 256 characters, one bell (BEL) per character
+# past them, and the next command typed must run normally. Exit 0 when every check passed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-iso=""; log=""; firmware=bios; timeout_s=60; scenario=full; machine=q35
+iso=""; log=""; firmware=bios; timeout_s=60; scenario=full; machine=q35; extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --iso) iso=$2; shift 2 ;;
@@ -19,11 +23,12 @@ while [ $# -gt 0 ]; do
     --timeout) timeout_s=$2; shift 2 ;;
     --scenario) scenario=$2; shift 2 ;;
     --machine) machine=$2; shift 2 ;;
+    --) shift; extra=("$@"); break ;;
     *) echo "qemu-shell-test.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
-[ -n "$iso" ] && [ -n "$log" ] || { echo "usage: $0 --iso <iso> --log <serial.log> [--firmware bios|uefi] [--timeout s] [--scenario full|shutdown] [--machine q35|pc|...]" >&2; exit 2; }
-case "$scenario" in full|shutdown) ;; *) echo "qemu-shell-test.sh: scenario must be full or shutdown" >&2; exit 2 ;; esac
+[ -n "$iso" ] && [ -n "$log" ] || { echo "usage: $0 --iso <iso> --log <serial.log> [--firmware bios|uefi] [--timeout s] [--scenario full|shutdown|paste] [--machine q35|pc|...] [-- qemu args]" >&2; exit 2; }
+case "$scenario" in full|shutdown|paste) ;; *) echo "qemu-shell-test.sh: scenario must be full, shutdown or paste" >&2; exit 2 ;; esac
 [ -f "$iso" ] || { echo "qemu-shell-test.sh: $iso not found" >&2; exit 1; }
 mkdir -p "$(dirname "$log")"
 
@@ -34,6 +39,7 @@ case "$firmware" in
   uefi) qemu+=(-bios "$("$here/scripts/find-ovmf.sh")") ;;
   *) echo "qemu-shell-test.sh: firmware must be bios or uefi" >&2; exit 2 ;;
 esac
+qemu+=("${extra[@]}")
 
 exec python3 - "$here/scripts" "$log" "$timeout_s" "$scenario" "${qemu[@]}" <<'PY'
 import re, sys, time
@@ -81,11 +87,32 @@ def shutdown():
     check(re.search(r"The Heartwood goes to rest", reply) is not None, "shutdown", "says farewell", reply)
     check(status == 0, "shutdown", "QEMU exits by itself with status 0 (got %s)" % status, reply)
 
+# A 1000-byte line and Enter written at once, as a terminal pastes: nothing may be lost but the
+# characters past the line's 256, each answered by a bell, and the next command must run alone.
+def paste():
+    line_capacity, size = 256, 1000
+    pattern = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = "echo " + (pattern * (size // len(pattern) + 1))[:size - 5]
+    start = len(q.buf)
+    q.proc.stdin.write(text.encode() + b"\r")
+    q.proc.stdin.flush()
+    reply = q.reply(start)
+    kept = text[:line_capacity]
+    check(re.search(r"^%s\r?$" % re.escape(kept[5:]), reply, re.M) is not None, "paste",
+          "runs the line with its first %d characters" % line_capacity, reply)
+    bells = reply.count("\a")
+    check(bells == size - line_capacity, "paste",
+          "rings %d bells, one per character past the line (got %d)" % (size - line_capacity, bells), reply)
+    run("echo after-paste", [r"^after-paste\r?$"], [r"unknown command"])
+
 try:
     q.wait_for(PROMPT)
     print("shell prompt reached after %.1f s" % q.elapsed())
     if scenario == "shutdown":
         shutdown()
+        raise SystemExit
+    if scenario == "paste":
+        paste()
         raise SystemExit
     run("help", [r"^  help ", r"^  threads \(ps\) ", r"^  mem ", r"^  nice ", r"^  reboot ", r"^  kill ", r"^  top ",
                  r"^  shutdown "])

@@ -1,5 +1,7 @@
 #include "drivers/console.h"
 
+#include <atomic>
+
 #include "drivers/framebuffer_console.h"
 #include "drivers/serial.h"
 #include "drivers/vga_text.h"
@@ -7,6 +9,33 @@
 #include "lib/log.h"
 
 namespace drivers {
+
+namespace {
+
+constinit kernel::sync::IrqSpinLock g_console_lock { "console", kernel::sync::LockRank::kConsole };
+// Set once by a panic; never cleared, since the machine stops after its report.
+constinit std::atomic<bool> g_panic_owns_consoles { false };
+
+} // namespace
+
+ConsoleGuard::ConsoleGuard() : m_locked(!g_panic_owns_consoles.load(std::memory_order_relaxed))
+{
+    if (m_locked) m_state = g_console_lock.acquire();
+}
+
+ConsoleGuard::~ConsoleGuard()
+{
+    if (m_locked) g_console_lock.release(m_state);
+}
+
+bool console_lock_held() { return g_console_lock.is_locked(); }
+
+// The one deliberate break of the console lock. A panic runs with interrupts off on the only CPU,
+// so if the lock is held, its holder is the very context the panic interrupted (a fault inside a
+// console write), which will never run again to release it: waiting would hang the report and
+// taking it would be a recursive acquisition. From here on only the panic writes, so it goes
+// without the lock; a TextGrid keeps its cursor inside the grid even if it was cut off mid-write.
+void take_over_consoles_for_panic() { g_panic_owns_consoles.store(true, std::memory_order_relaxed); }
 
 void init_serial_console()
 {

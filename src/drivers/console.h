@@ -2,7 +2,12 @@
 // The Heartwood's consoles: COM1 and the screen, which is the VGA text console on
 // machines booted in text mode (BIOS) and the framebuffer console on machines left in a
 // pixel mode (UEFI). Every present console is a lib::log sink, so log output reaches all.
+//
+// Every write to a console device takes the console lock (a ConsoleGuard): threads, interrupt
+// handlers and the log may all write at once, and each write() reaches each device whole.
 #include <stdint.h>
+
+#include "sync/irq_spinlock.h"
 
 namespace kernel {
 struct BootInfo;
@@ -34,5 +39,25 @@ bool vga_text_console_present();
 bool framebuffer_console_present();
 
 // Input (serial and keyboard) is read through drivers/input.h.
+
+// Holds the console lock (rank kConsole, the innermost, so code holding any other lock may still
+// print): interrupts off and preemption disabled, since interrupt handlers print too. Once a panic
+// has taken the consoles over it takes nothing.
+class [[nodiscard]] ConsoleGuard {
+public:
+    ConsoleGuard();
+    ~ConsoleGuard();
+    ConsoleGuard(const ConsoleGuard&) = delete;
+    ConsoleGuard& operator=(const ConsoleGuard&) = delete;
+
+private:
+    kernel::sync::IrqState m_state;
+    bool m_locked;
+};
+
+// Whether some context holds the console lock now (a snapshot).
+bool console_lock_held();
+// For the panic path only, with interrupts off: from now on console writes bypass the lock.
+void take_over_consoles_for_panic();
 
 } // namespace drivers

@@ -1,6 +1,7 @@
 #include "drivers/framebuffer_console.h"
 
 #include "arch/x86_64/memory_layout.h"
+#include "drivers/console.h"
 #include "drivers/font.h"
 
 namespace drivers {
@@ -41,6 +42,7 @@ lib::Expected<void, FramebufferError> FramebufferConsole::init(const kernel::Fra
 void FramebufferConsole::write(const char* s, size_t n)
 {
     if (!m_present) return;
+    ConsoleGuard guard;
     m_grid.write(s, n);
     m_renderer.sync(m_grid);
 }

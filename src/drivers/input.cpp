@@ -7,6 +7,11 @@
 // reader (the High-priority shell) outranks the interrupted thread, and switches at the interrupt
 // exit (or, for input_inject from a thread, when the lock's preempt_enable runs). So a key reaches
 // the shell at once, however many Normal threads are busy.
+//
+// Serial back-pressure: a full ring does not drop serial bytes. The receive interrupt is masked
+// instead and the bytes wait in the UART (and, once its FIFO is full, in the sender: QEMU stops
+// reading its chardev), until a reader has emptied the ring to half and unmasks it. So a paste of
+// any length arrives whole, Enter included. Keyboard bytes that find the ring full are dropped.
 #include "drivers/input.h"
 
 #include <atomic>
@@ -17,7 +22,6 @@
 #include "drivers/serial.h"
 #include "kernel/time.h"
 #include "lib/log.h"
-#include "sync/interrupt_guard.h"
 #include "sync/wait_queue.h"
 
 namespace drivers {
@@ -29,8 +33,12 @@ namespace sync = kernel::sync;
 constexpr uint8_t kSerialIrq = 4;
 // A 16550 holds 16 bytes; a little more covers bytes that land while we drain.
 constexpr int kSerialDrainLimit = 32;
+// Paused serial input resumes once the ring is down to this fill: half, so the interrupt is not
+// toggled for every byte a reader takes.
+constexpr size_t kSerialResumeFill = kInputCapacity / 2;
 
-enum class Source : uint8_t { Serial, Keyboard, Injected };
+// Serial bytes take their own path (drain_serial_locked), which never refuses them.
+enum class Source : uint8_t { Keyboard, Injected };
 
 constinit sync::WaitQueue g_readers { "input" };
 ByteRing<kInputCapacity> g_ring; // guarded by g_readers' lock
@@ -38,6 +46,8 @@ ByteRing<kInputCapacity> g_ring; // guarded by g_readers' lock
 uint64_t g_serial_bytes = 0;
 uint64_t g_keyboard_bytes = 0;
 uint64_t g_injected_bytes = 0;
+uint64_t g_serial_pauses = 0;
+bool g_serial_paused = false; // the receive interrupt is masked because the ring was full
 std::atomic<bool> g_serial_irq { false };
 std::atomic<bool> g_keyboard { false };
 
@@ -47,7 +57,6 @@ bool enqueue(const uint8_t* bytes, size_t n, Source source)
     return g_readers.with_lock([&](sync::WaitQueue::Locked& locked) {
         if (!g_ring.push(bytes, n)) return false;
         switch (source) {
-        case Source::Serial: g_serial_bytes += n; break;
         case Source::Keyboard: g_keyboard_bytes += n; break;
         case Source::Injected: g_injected_bytes += n; break;
         }
@@ -57,15 +66,52 @@ bool enqueue(const uint8_t* bytes, size_t n, Source source)
     });
 }
 
-void drain_serial()
+// Moves bytes from the UART into the ring until the UART is empty or the ring is full; a full ring
+// pauses the receive interrupt and leaves the rest in the UART. Returns how many moved. Lock held.
+size_t drain_serial_locked()
 {
     SerialPort& port = com1();
+    size_t moved = 0;
     for (int i = 0; i < kSerialDrainLimit; ++i) {
+        if (g_ring.free_space() == 0) {
+            if (!g_serial_paused) {
+                port.disable_rx_interrupt();
+                g_serial_paused = true;
+                ++g_serial_pauses;
+            }
+            break;
+        }
         const int byte = port.read_byte();
-        if (byte < 0) return;
-        const uint8_t b = static_cast<uint8_t>(byte);
-        (void)enqueue(&b, 1, Source::Serial);
+        if (byte < 0) break;
+        (void)g_ring.push(static_cast<uint8_t>(byte));
+        ++g_serial_bytes;
+        ++moved;
     }
+    return moved;
+}
+
+void drain_serial()
+{
+    g_readers.with_lock([](sync::WaitQueue::Locked& locked) {
+        if (drain_serial_locked() != 0) (void)locked.wake_all();
+    });
+}
+
+// After a reader took a byte (lock held): paused serial input resumes once there is room. The UART
+// raises its interrupt again at once for the bytes it holds (the FIFO trigger or its timeout).
+void resume_serial_locked()
+{
+    if (!g_serial_paused || g_ring.size() > kSerialResumeFill) return;
+    g_serial_paused = false;
+    com1().enable_rx_interrupt();
+}
+
+// The oldest byte or -1; lock held.
+int pop_locked()
+{
+    const int byte = g_ring.pop();
+    if (byte >= 0) resume_serial_locked();
+    return byte;
 }
 
 // IRQ 4: the UART lowers its line once the receive FIFO is empty.
@@ -79,7 +125,7 @@ int read_until(uint64_t deadline)
     for (;;) {
         int byte = -1;
         auto try_now = [&byte] {
-            byte = g_ring.pop();
+            byte = pop_locked();
             return byte >= 0;
         };
         const sync::WaitResult result = g_readers.wait_unless(try_now, deadline, "drivers::input_read_byte");
@@ -101,9 +147,8 @@ void init_input()
     } else {
         port.enable_rx_interrupt();
         g_serial_irq.store(true, std::memory_order_relaxed);
-        // Bytes typed before the interrupt was on raised no edge: collect them now.
-        // Interrupts off: the handler must not read the UART between our status check and read.
-        sync::InterruptGuard guard;
+        // Bytes typed before the interrupt was on raised no edge: collect them now (under the
+        // ring's lock, so the handler cannot read the UART between our status check and read).
         drain_serial();
     }
     const Ps2Status keyboard = init_ps2_keyboard(&on_keyboard_bytes);
@@ -121,7 +166,7 @@ int input_read_byte_for(uint64_t timeout_ms)
 
 int input_try_read_byte()
 {
-    return g_readers.with_lock([](sync::WaitQueue::Locked&) { return g_ring.pop(); });
+    return g_readers.with_lock([](sync::WaitQueue::Locked&) { return pop_locked(); });
 }
 
 bool input_inject(uint8_t byte) { return enqueue(&byte, 1, Source::Injected); }
@@ -134,7 +179,9 @@ InputCounters input_counters()
         out.keyboard_bytes = g_keyboard_bytes;
         out.injected_bytes = g_injected_bytes;
         out.dropped_bytes = g_ring.dropped();
+        out.serial_pauses = g_serial_pauses;
         out.queued = g_ring.size();
+        out.serial_paused = g_serial_paused;
     });
     out.serial_irq = g_serial_irq.load(std::memory_order_relaxed);
     out.keyboard = g_keyboard.load(std::memory_order_relaxed);

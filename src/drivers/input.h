@@ -2,7 +2,8 @@
 // The Heartwood's keyboard-and-serial input: one byte stream for the Eldarin shell. Bytes from
 // COM1 (receive interrupt, IRQ 4) and, decoded to the same ANSI/ASCII bytes, from the PS/2
 // keyboard (IRQ 1) go into one bounded ring; readers sleep on a wait queue until a byte arrives.
-// A push that does not fit (a whole escape sequence at once) is refused and counted, never cut.
+// A push that does not fit (a whole escape sequence at once) is refused and counted, never cut;
+// serial input is not refused but held back in the UART until the ring has room again.
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,8 +31,10 @@ struct InputCounters {
     uint64_t serial_bytes = 0;   // received by the COM1 interrupt handler
     uint64_t keyboard_bytes = 0; // produced by the PS/2 keyboard's decoder
     uint64_t injected_bytes = 0; // input_inject
-    uint64_t dropped_bytes = 0;  // refused because the ring was full (from every source)
+    uint64_t dropped_bytes = 0;  // refused because the ring was full (keyboard and injected bytes)
+    uint64_t serial_pauses = 0;  // times serial input was held back in the UART by a full ring
     size_t queued = 0;           // waiting in the ring now
+    bool serial_paused = false;  // serial input is held back now
     bool serial_irq = false;     // the COM1 receive interrupt is live
     bool keyboard = false;       // the PS/2 keyboard is live
 };

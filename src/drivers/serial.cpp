@@ -1,6 +1,7 @@
 #include "drivers/serial.h"
 
 #include "arch/x86_64/io.h"
+#include "drivers/console.h"
 
 namespace drivers {
 
@@ -138,12 +139,14 @@ void SerialPort::transmit(uint8_t byte)
 void SerialPort::put_char(char c)
 {
     if (!m_present) return;
+    ConsoleGuard guard;
     transmit(static_cast<uint8_t>(c));
 }
 
 void SerialPort::write(const char* s, size_t n)
 {
     if (!m_present || !s) return;
+    ConsoleGuard guard;
     for (size_t i = 0; i < n; ++i) {
         if (s[i] == '\n') transmit('\r');
         transmit(static_cast<uint8_t>(s[i]));
@@ -167,6 +170,13 @@ void SerialPort::enable_rx_interrupt()
     if (!m_present) return;
     const uint16_t ier = static_cast<uint16_t>(m_base + kIntEnable);
     arch::outb(ier, static_cast<uint8_t>(arch::inb(ier) | kIerRxAvailable));
+}
+
+void SerialPort::disable_rx_interrupt()
+{
+    if (!m_present) return;
+    const uint16_t ier = static_cast<uint16_t>(m_base + kIntEnable);
+    arch::outb(ier, static_cast<uint8_t>(arch::inb(ier) & ~kIerRxAvailable));
 }
 
 } // namespace drivers

@@ -46,6 +46,9 @@ public:
     // Raises the UART's "received data available" interrupt (IRQ 4 for COM1). The IRQ
     // handler must read the bytes (read_byte until -1) or the line stays asserted.
     void enable_rx_interrupt();
+    // Stops that interrupt; received bytes then wait in the UART, and once its FIFO is full the
+    // sender is held back (QEMU's chardev stops reading its backend): input back-pressure.
+    void disable_rx_interrupt();
 
 private:
     bool ready_to_send();

@@ -5,6 +5,8 @@ namespace drivers {
 namespace {
 
 constexpr uint8_t kEsc = 0x1b;
+constexpr uint8_t kCan = 0x18;
+constexpr uint8_t kSub = 0x1a;
 // ANSI orders colours black, red, green, yellow, blue, magenta, cyan, white;
 // VGA orders them black, blue, green, cyan, red, magenta, brown, grey.
 constexpr uint8_t kAnsiToVga[8] = {0, 4, 2, 6, 1, 5, 3, 7};
@@ -79,6 +81,10 @@ void TextGrid::write(const char* s, size_t n)
 
 void TextGrid::feed(uint8_t byte)
 {
+    if ((byte == kCan || byte == kSub) && m_state != State::Ground) {
+        m_state = State::Ground; // as on a VT100: the sequence is abandoned (a panic starts so)
+        return;
+    }
     switch (m_state) {
     case State::Ground:
         ground(byte);
@@ -279,15 +285,26 @@ void TextGrid::erase_line(uint16_t mode)
     else if (mode == 2) fill(start, m_width);
 }
 
+// The cursor is read once into locals and every store is of a value checked against the grid, so
+// even writers that broke the console lock's rule could not move the cursor out of the grid (a
+// read-check-increment of the member itself could: checked at row h-2, bumped to h by another
+// writer's line feed in between, and every glyph after it lands past the buffer).
 void TextGrid::put_glyph(uint8_t glyph)
 {
     if (m_wrap_pending) {
         m_wrap_pending = false;
         line_feed();
     }
-    m_cells[static_cast<size_t>(m_row) * m_width + m_column] = make_cell(static_cast<char>(glyph), m_attribute);
-    if (m_column + 1u < m_width) ++m_column;
-    else m_wrap_pending = true; // stay in the last column so an exact-width line does not add a blank one
+    const uint16_t row = m_row < m_height ? m_row : static_cast<uint16_t>(m_height - 1);
+    const uint16_t column = m_column < m_width ? m_column : static_cast<uint16_t>(m_width - 1);
+    m_cells[static_cast<size_t>(row) * m_width + column] = make_cell(static_cast<char>(glyph), m_attribute);
+    m_row = row;
+    if (column + 1u < m_width) {
+        m_column = static_cast<uint16_t>(column + 1);
+    } else {
+        m_column = column;
+        m_wrap_pending = true; // stay in the last column so an exact-width line does not add a blank one
+    }
     m_cursor_moved = true;
 }
 
@@ -295,8 +312,13 @@ void TextGrid::line_feed()
 {
     m_column = 0;
     m_wrap_pending = false;
-    if (m_row + 1u < m_height) ++m_row;
-    else scroll_up();
+    const uint16_t row = m_row;
+    if (row + 1u < m_height) {
+        m_row = static_cast<uint16_t>(row + 1);
+    } else {
+        m_row = static_cast<uint16_t>(m_height - 1);
+        scroll_up();
+    }
     m_cursor_moved = true;
 }
 

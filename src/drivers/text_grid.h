@@ -14,6 +14,7 @@
 //                              39 default fg, 40-47/100-107 bg, 49 default bg
 //   ESC [ n J / ESC [ n K      erase in display / line (n = 0, 1, 2)
 //   ESC [ r ; c H  (or f)      cursor position, 1-based; ESC [ H homes
+//   CAN (0x18), SUB (0x1a)     abandon an escape or UTF-8 sequence in progress
 // Everything else (other CSI finals, private "ESC [ ?" sequences, two-byte escapes,
 // other control bytes) is swallowed. Whatever the input, no cell outside the
 // buffer is ever touched.

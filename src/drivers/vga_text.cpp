@@ -2,6 +2,7 @@
 
 #include "arch/x86_64/io.h"
 #include "arch/x86_64/memory_layout.h"
+#include "drivers/console.h"
 
 namespace drivers {
 
@@ -56,6 +57,7 @@ void VgaTextConsole::init()
 void VgaTextConsole::write(const char* s, size_t n)
 {
     if (!m_present) return;
+    ConsoleGuard guard;
     m_grid.write(s, n);
 }
 

@@ -9,6 +9,7 @@
 #include "arch/x86_64/memory_layout.h"
 #include "arch/x86_64/qemu.h"
 #include "arch/x86_64/recovery.h"
+#include "drivers/console.h"
 #include "kernel/symbols.h"
 #include "kernel/test_mode.h"
 #include "lib/log.h"
@@ -297,6 +298,11 @@ bool run_fault_probe(int expected_vector, void (*fn)(void*), void* arg, CaughtFa
 [[noreturn, gnu::noinline]] void panic_message(const char* msg, const arch::InterruptFrame* frame, uint64_t caller)
 {
     arch::interrupts_disable();
+    // A fault inside a console write leaves the console lock held by the context it interrupted,
+    // which never runs again: the report bypasses the lock from here on (see console.cpp). A fault
+    // probe cannot resume such a context either (its preempt count changed), so this is for good.
+    if (drivers::console_lock_held())
+        drivers::take_over_consoles_for_panic();
     if (caller == 0)
         caller = reinterpret_cast<uint64_t>(__builtin_return_address(0));
     if (msg == nullptr)
@@ -319,7 +325,8 @@ bool run_fault_probe(int expected_vector, void (*fn)(void*), void* arg, CaughtFa
         lib::log::add_sink(&g_emergency_serial);
     }
 
-    write("\n================================================================================\n");
+    // CAN first: a console cut off inside an escape sequence would otherwise swallow the heading.
+    write("\x18\n================================================================================\n");
     write("PANIC: ");
     write(msg);
     write("\nThe Heartwood has faltered and AethelOS cannot go on.\n");

@@ -8,7 +8,10 @@
 // consoles without colour strip or map those escapes themselves.
 // All state is constant-initialised, so logging works before global
 // constructors run and before any sink exists (output is then dropped).
-// Not yet interrupt/SMP safe: there is no lock around the sink list.
+// Safe from threads and interrupt handlers alike: a message is assembled on the caller's stack
+// and handed to each sink in whole writes, and each console sink serialises its own writes (the
+// drivers' console lock, drivers/console.h), so lines never interleave inside a console. The sink
+// list itself is only changed while booting and by a panic (interrupts off).
 #include <stddef.h>
 #include <stdint.h>
 

@@ -5,6 +5,17 @@ add_test(NAME qemu:shell-bios
           --firmware bios --log ${CMAKE_BINARY_DIR}/logs/shell-bios.log --timeout 110)
 set_tests_properties(qemu:shell-bios PROPERTIES LABELS qemu TIMEOUT 130)
 
+# A 1000-byte line pasted at once over serial: the line keeps its first 256 characters, rings a
+# bell for each one past them, and the next command runs (serial back-pressure, line limit).
+# Under OVMF each echoed character redraws on the framebuffer, so the shell falls behind the
+# paste: without back-pressure the input ring overflowed there and the Enter was lost.
+foreach(fw bios uefi)
+  add_test(NAME qemu:shell-paste-${fw}
+    COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-shell-test.sh --iso ${CMAKE_BINARY_DIR}/aethelos.iso
+            --firmware ${fw} --scenario paste --log ${CMAKE_BINARY_DIR}/logs/shell-paste-${fw}.log --timeout 80)
+  set_tests_properties(qemu:shell-paste-${fw} PROPERTIES LABELS qemu TIMEOUT 100)
+endforeach()
+
 # `shutdown` alone (ACPI S5 from the tables GRUB passes on) under SeaBIOS and OVMF.
 foreach(fw bios uefi)
   add_test(NAME qemu:shutdown-${fw}

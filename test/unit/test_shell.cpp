@@ -1,6 +1,7 @@
 // Eldarin's generic core: key decoding, line editing, history, completion, parsing, suggestions.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <random>
 #include <string>
 
@@ -24,6 +25,7 @@ struct StringSink : lib::FormatSink {
 struct ScreenModel {
     std::string cells;
     size_t cursor = 0;
+    size_t bells = 0;
     void apply(const std::string& bytes)
     {
         for (char c : bytes) {
@@ -33,6 +35,8 @@ struct ScreenModel {
             } else if (c == '\n') {
                 cells.clear();
                 cursor = 0;
+            } else if (c == '\a') {
+                ++bells; // the bell shows nothing and leaves the cursor
             } else {
                 if (cursor >= cells.size()) cells.resize(cursor + 1, ' ');
                 cells[cursor++] = c;
@@ -194,6 +198,40 @@ TEST_CASE("shell: Ctrl-C cancels, Ctrl-L asks for a clear, the buffer is bounded
     for (int i = 0; i < 300; ++i) e.handle({ Key::Char, 'z' }, out);
     CHECK(e.length() == kLineCapacity);
     CHECK(e.c_str()[kLineCapacity] == '\0');
+}
+
+TEST_CASE("shell: a line overrun by a paste keeps what fits, rings per lost character, honours Enter", "[shell]")
+{
+    EditorHarness h;
+    std::string paste;
+    for (size_t i = 0; i < 1000; ++i) paste.push_back(static_cast<char>('a' + i % 26));
+    h.type(paste);
+    CHECK(h.line() == paste.substr(0, kLineCapacity));
+    CHECK(h.screen.bells == 1000 - kLineCapacity);
+    // Editing inside a full line still works; only growth is refused.
+    h.type("\x1b[D\x7f");
+    CHECK(h.editor.length() == kLineCapacity - 1);
+    h.type("Z");
+    CHECK(h.editor.length() == kLineCapacity);
+    h.type("!");
+    CHECK(h.screen.bells == 1000 - kLineCapacity + 1);
+    h.type("\r");
+    CHECK(h.last == EditResult::Submit);
+    CHECK(h.submitted.size() == kLineCapacity);
+    CHECK(h.submitted.substr(0, kLineCapacity - 2) == paste.substr(0, kLineCapacity - 2));
+    CHECK(h.submitted.substr(kLineCapacity - 2) == "Z" + paste.substr(kLineCapacity - 1, 1));
+
+    // Through the whole shell: the over-long line runs (as an unknown command) and the next
+    // command typed runs normally, nothing of it swallowed into the long line.
+    StringSink out;
+    Eldarin shell(kTable, out);
+    g_last_handler.clear();
+    for (char ch : paste + "\recho after paste\r") shell.feed(static_cast<uint8_t>(ch));
+    CHECK(g_last_handler == "echo");
+    CHECK(out.text.find("[after][paste]aethel> ") != std::string::npos);
+    CHECK(out.text.find("unknown command '" + paste.substr(0, kLineCapacity) + "'") != std::string::npos);
+    CHECK(std::count(out.text.begin(), out.text.end(), '\a') == static_cast<long>(1000 - kLineCapacity));
+    CHECK(shell.history().size() == 2);
 }
 
 TEST_CASE("shell: replace keeps the screen in step", "[shell]")

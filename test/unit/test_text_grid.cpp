@@ -284,6 +284,18 @@ TEST_CASE("TextGrid swallows unknown escapes", "[text_grid]")
     }
 }
 
+TEST_CASE("TextGrid abandons a sequence at CAN or SUB (a panic report starts with CAN)", "[text_grid]")
+{
+    Screen s(80, 25);
+    s.write("\x1b[31\x18PANIC");     // cut off inside a CSI: the text after CAN is shown
+    s.write("\x1b\x1a" "A");            // inside a bare ESC
+    s.write("\xe2\x80\x18" "B");     // inside a UTF-8 sequence: no placeholder either
+    s.write("\x18" "C\x1a" "D");      // outside any sequence: nothing shown, nothing moved
+    CHECK(s.row(0) == "PANICABCD");
+    CHECK(s.attr(0, 0) == 0x07); // the abandoned SGR set no colour
+    CHECK(s.grid.cursor_column() == 9);
+}
+
 TEST_CASE("TextGrid shows one placeholder per UTF-8 character", "[text_grid]")
 {
     Screen s(80, 25);

@@ -4,6 +4,8 @@ namespace kernel::shell {
 
 namespace {
 
+constexpr char kBell = '\a';
+
 void put(lib::FormatSink& out, char c) { out.write(&c, 1); }
 
 void repeat(lib::FormatSink& out, char c, size_t n)
@@ -144,7 +146,11 @@ EditResult LineEditor::handle(const KeyEvent& event, lib::FormatSink& out)
 {
     switch (event.key) {
     case Key::None: return EditResult::None;
-    case Key::Char: insert_char(event.ch, out); return EditResult::None; // a full line ignores more
+    case Key::Char:
+        // A full line drops the character and rings the bell (BEL: no cell, no cursor move), so a
+        // paste that overruns the line is heard; Enter still submits what fitted.
+        if (!insert_char(event.ch, out)) put(out, kBell);
+        return EditResult::None;
     case Key::Enter:
         // Move the terminal cursor past the line's end before the newline.
         out.write(m_buffer + m_cursor, m_length - m_cursor);

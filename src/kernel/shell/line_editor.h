@@ -48,6 +48,8 @@ private:
     bool m_last_cr = false; // CR LF counts as one Enter
 };
 
+// A line holds at most this many characters; more typed (or pasted) ones are dropped, each with a
+// BEL (0x07) to the terminal, and Enter always submits what fitted.
 inline constexpr size_t kLineCapacity = 256;
 
 enum class EditResult : uint8_t {
