@@ -2,7 +2,7 @@
 # Types commands into the Eldarin shell over the serial line and checks the replies.
 #   scripts/qemu-shell-test.sh --iso build/aethelos.iso --log build/logs/shell-bios.log
 #                              [--firmware bios|uefi] [--timeout 60] [--scenario full|shutdown|paste] [--machine q35]
-#                              [-- extra qemu args, e.g. -icount shift=5,sleep=on]
+#                              [--clock icount|real] [--shift N] [--sleep on|off] [-- extra qemu args]
 # QEMU runs headless with the serial port on stdio; a small python3 driver waits for each
 # `aethel> ` prompt, types one command (a few ms per byte, like a person, so the 16-byte UART
 # FIFO never overflows between the shell's polls), and checks the output up to the next prompt.
@@ -14,6 +14,9 @@
 # past them, and the next command typed must run normally. Exit 0 when every check passed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+# The guest's clock (scripts/qemu-clock-args.sh): virtual, from the instruction count; idle time
+# passes as real time (sleep=on), since the test types at a person's pace.
+clock_opts=(--sleep on)
 iso=""; log=""; firmware=bios; timeout_s=60; scenario=full; machine=q35; extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,6 +26,7 @@ while [ $# -gt 0 ]; do
     --timeout) timeout_s=$2; shift 2 ;;
     --scenario) scenario=$2; shift 2 ;;
     --machine) machine=$2; shift 2 ;;
+    --clock|--shift|--sleep) clock_opts+=("$1" "$2"); shift 2 ;;
     --) shift; extra=("$@"); break ;;
     *) echo "qemu-shell-test.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -39,7 +43,8 @@ case "$firmware" in
   uefi) qemu+=(-bios "$("$here/scripts/find-ovmf.sh")") ;;
   *) echo "qemu-shell-test.sh: firmware must be bios or uefi" >&2; exit 2 ;;
 esac
-qemu+=("${extra[@]}")
+clock_text=$("$here/scripts/qemu-clock-args.sh" "${clock_opts[@]}") || exit 2
+qemu+=($clock_text "${extra[@]}")
 
 exec python3 - "$here/scripts" "$log" "$timeout_s" "$scenario" "${qemu[@]}" <<'PY'
 import re, sys, time
