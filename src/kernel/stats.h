@@ -112,8 +112,10 @@ struct Snapshot {
     uint64_t involuntary_switches = 0;
     uint64_t preemptions = 0;        // involuntary with quantum left (a more urgent thread came)
     uint64_t quantum_expiries = 0;
-    uint64_t irq_exit_switches = 0;  // switches made at the interrupt-exit safe point
-    uint64_t deferred_switches = 0;  // switches made when preempt_enable() reached 0
+    uint64_t irq_exit_requests = 0;  // reschedule requests acted on at the interrupt-exit safe point
+    uint64_t irq_exit_switches = 0;  // ... of which switched to another thread
+    uint64_t deferred_requests = 0;  // reschedule requests acted on when preempt_enable() reached 0
+    uint64_t deferred_switches = 0;  // ... of which switched to another thread
     uint64_t boosts = 0;             // starvation boosts given
     uint64_t wakeups = 0;
 

@@ -83,6 +83,8 @@ CommandStatus preempt_status(lib::FormatSink& out)
                    c.voluntary_switches, c.involuntary_switches);
     lib::format_to(out, "  preemption      {} at interrupt exit, {} deferred to preempt_enable\n", c.irq_exit_switches,
                    c.deferred_switches);
+    lib::format_to(out, "  requests        {} at interrupt exit, {} deferred to preempt_enable\n",
+                   c.irq_exit_requests, c.deferred_requests);
     lib::format_to(out, "  reasons         {} quantum expiries, {} outranked with quantum left\n", c.quantum_expiries,
                    c.preemptions);
     lib::format_to(out, "  held back       {} switch requests while preemption was off\n", c.held_back);
