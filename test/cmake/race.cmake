@@ -25,6 +25,6 @@ foreach(shift 4 5)
   add_test(NAME qemu:race-stress-shift${shift}
     COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-stress.sh --elf ${CMAKE_BINARY_DIR}/kernel/aethelos.elf
             --seconds 60 --firmware bios --singlestep --shift ${shift}
-            --log ${CMAKE_BINARY_DIR}/logs/race-stress-shift${shift}.log --timeout 1500)
-  set_tests_properties(qemu:race-stress-shift${shift} PROPERTIES LABELS "qemu;race;full" TIMEOUT 1560)
+            --log ${CMAKE_BINARY_DIR}/logs/race-stress-shift${shift}.log --timeout 3000)
+  set_tests_properties(qemu:race-stress-shift${shift} PROPERTIES LABELS "qemu;race;full" TIMEOUT 3060)
 endforeach()

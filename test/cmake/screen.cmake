@@ -20,8 +20,8 @@ list(APPEND HOST_GENERIC_SOURCES ${SRC}/drivers/framebuffer_render.cpp ${HOST_FO
 add_test(NAME qemu:screen-uefi
   COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-screen-test.sh --iso ${CMAKE_BINARY_DIR}/aethelos.iso
           --firmware uefi --font ${AETHELOS_FONT_PF2} --png ${CMAKE_BINARY_DIR}/logs/screen-uefi.png
-          --log ${CMAKE_BINARY_DIR}/logs/screen-uefi.log --timeout 55)
-set_tests_properties(qemu:screen-uefi PROPERTIES LABELS qemu TIMEOUT 70)
+          --log ${CMAKE_BINARY_DIR}/logs/screen-uefi.log --timeout 150)
+set_tests_properties(qemu:screen-uefi PROPERTIES LABELS qemu TIMEOUT 165)
 
 # Any valid GRUB entry: SeaBIOS booting the kernel from a hand-written entry that holds only the
 # `multiboot2` line (no gfxpayload=text), so GRUB hands over a VBE framebuffer. The screen must
@@ -30,8 +30,8 @@ set_tests_properties(qemu:screen-uefi PROPERTIES LABELS qemu TIMEOUT 70)
 add_test(NAME qemu:screen-bios-framebuffer
   COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-screen-test.sh --elf ${CMAKE_BINARY_DIR}/kernel/aethelos.elf
           --firmware bios --font ${AETHELOS_FONT_PF2} --png ${CMAKE_BINARY_DIR}/logs/screen-bios-framebuffer.png
-          --log ${CMAKE_BINARY_DIR}/logs/screen-bios-framebuffer.log --timeout 55)
-set_tests_properties(qemu:screen-bios-framebuffer PROPERTIES LABELS qemu TIMEOUT 70)
+          --log ${CMAKE_BINARY_DIR}/logs/screen-bios-framebuffer.log --timeout 150)
+set_tests_properties(qemu:screen-bios-framebuffer PROPERTIES LABELS qemu TIMEOUT 165)
 add_test(NAME qemu:ktest-bios-framebuffer
   COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-boot-test.sh --elf ${CMAKE_BINARY_DIR}/kernel/aethelos.elf
           --plain-entry --cmdline "ktest log=info" --firmware bios

@@ -2,8 +2,8 @@
 # `shutdown` (QEMU must exit by itself with status 0). About 15 s on an idle machine.
 add_test(NAME qemu:shell-bios
   COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-shell-test.sh --iso ${CMAKE_BINARY_DIR}/aethelos.iso
-          --firmware bios --log ${CMAKE_BINARY_DIR}/logs/shell-bios.log --timeout 110)
-set_tests_properties(qemu:shell-bios PROPERTIES LABELS qemu TIMEOUT 130)
+          --firmware bios --log ${CMAKE_BINARY_DIR}/logs/shell-bios.log --timeout 240)
+set_tests_properties(qemu:shell-bios PROPERTIES LABELS qemu TIMEOUT 260)
 
 # A 1000-byte line pasted at once over serial: the line keeps its first 256 characters, rings a
 # bell for each one past them, and the next command runs (serial back-pressure, line limit).
@@ -12,16 +12,16 @@ set_tests_properties(qemu:shell-bios PROPERTIES LABELS qemu TIMEOUT 130)
 foreach(fw bios uefi)
   add_test(NAME qemu:shell-paste-${fw}
     COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-shell-test.sh --iso ${CMAKE_BINARY_DIR}/aethelos.iso
-            --firmware ${fw} --scenario paste --log ${CMAKE_BINARY_DIR}/logs/shell-paste-${fw}.log --timeout 80)
-  set_tests_properties(qemu:shell-paste-${fw} PROPERTIES LABELS qemu TIMEOUT 100)
+            --firmware ${fw} --scenario paste --log ${CMAKE_BINARY_DIR}/logs/shell-paste-${fw}.log --timeout 180)
+  set_tests_properties(qemu:shell-paste-${fw} PROPERTIES LABELS qemu TIMEOUT 200)
 endforeach()
 
 # `shutdown` alone (ACPI S5 from the tables GRUB passes on) under SeaBIOS and OVMF.
 foreach(fw bios uefi)
   add_test(NAME qemu:shutdown-${fw}
     COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-shell-test.sh --iso ${CMAKE_BINARY_DIR}/aethelos.iso
-            --firmware ${fw} --scenario shutdown --log ${CMAKE_BINARY_DIR}/logs/shutdown-${fw}.log --timeout 80)
-  set_tests_properties(qemu:shutdown-${fw} PROPERTIES LABELS qemu TIMEOUT 100)
+            --firmware ${fw} --scenario shutdown --log ${CMAKE_BINARY_DIR}/logs/shutdown-${fw}.log --timeout 180)
+  set_tests_properties(qemu:shutdown-${fw} PROPERTIES LABELS qemu TIMEOUT 200)
 endforeach()
 
 # ACPI table parsing (RSDP -> XSDT/RSDT -> FADT -> DSDT \_S5_) is generic: host tests over

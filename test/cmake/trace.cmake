@@ -11,5 +11,5 @@ set_tests_properties(tools:trace-scripts PROPERTIES LABELS host TIMEOUT 60)
 # out with scripts/trace-extract and checked (< 60 s).
 add_test(NAME qemu:trace-bios
   COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-trace-test.sh --iso ${CMAKE_BINARY_DIR}/aethelos.iso
-          --log ${CMAKE_BINARY_DIR}/logs/trace-bios.log --timeout 55)
-set_tests_properties(qemu:trace-bios PROPERTIES LABELS qemu TIMEOUT 60)
+          --log ${CMAKE_BINARY_DIR}/logs/trace-bios.log --timeout 150)
+set_tests_properties(qemu:trace-bios PROPERTIES LABELS qemu TIMEOUT 165)
