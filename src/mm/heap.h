@@ -429,6 +429,12 @@ public:
     bool debug_enabled() const { return m_debug; }
     uint64_t pages_held() const { return m_pages_held; }
     uint64_t bytes_used() const { return m_used; }
+    // Life counters of stats() without its snapshot (which copies every cache row), for checks
+    // after every operation.
+    uint64_t failed_allocations() const { return m_failed; }
+    uint64_t injected_failures() const { return m_injected; }
+    uint64_t watermark_refusals() const { return m_watermark_refusals; }
+    uint64_t source_failures() const { return m_source_failures; }
     size_t chunk_bytes() const { return kHeapPageSize << m_config.chunk_order; }
     size_t medium_max_block() const { return m_config.medium_max_block; }
     const SlabCache& size_class_cache(unsigned index) const { return m_classes[index]; }

@@ -227,9 +227,16 @@ private:
     };
     Counters counters() const
     {
-        const mm::HeapStats s = m_heap->stats();
-        return {s.injected_failures, s.watermark_refusals, s.source_failures, s.failed_allocations,
-                m_source.refusals};
+        return {m_heap->injected_failures(), m_heap->watermark_refusals(), m_heap->source_failures(),
+                m_heap->failed_allocations(), m_source.refusals};
+    }
+    // A stats snapshot into one of two static buffers (4 KiB each: as stack locals, ASan's frame
+    // set-up and the zeroing cost more than the snapshot).
+    mm::HeapStats& snapshot(unsigned which) const
+    {
+        static mm::HeapStats buffers[2];
+        m_heap->stats(buffers[which]);
+        return buffers[which];
     }
     // nullptr is fine only for a reason the heap can name.
     void check_null(const Counters& before, bool invalid, const char* what, size_t size)
@@ -412,7 +419,7 @@ private:
         // Through realloc (any size, 0 included) it must be rejected exactly as by free.
         const bool through_realloc = m_in.ConsumeBool();
         const size_t new_size = through_realloc ? pick_size() : 0;
-        mm::HeapStats before = m_heap->stats();
+        mm::HeapStats& before = snapshot(1);
         lib::Expected<void, HeapError> result;
         if (through_realloc) {
             auto moved = m_heap->reallocate(reinterpret_cast<void*>(a), new_size);
@@ -433,7 +440,7 @@ private:
         else if (former_start && inside == nullptr) // its pages may since serve a typed cache
             FUZZ_CHECK(e == HeapError::DoubleFree || e == HeapError::InteriorPointer || e == HeapError::WrongCache,
                        "double %s of %#zx: %s", what, size_t(a), mm::to_string(e));
-        mm::HeapStats after = m_heap->stats();
+        const mm::HeapStats& after = snapshot(0);
         FUZZ_CHECK(after.invalid_frees == before.invalid_frees + 1, "invalid %s not counted", what);
         before.invalid_frees = after.invalid_frees;
         FUZZ_CHECK(after == before, "rejected %s changed the heap", what);
@@ -475,11 +482,11 @@ private:
             if (typed.empty())
                 return;
             const uintptr_t a = typed[m_in.ConsumeIntegralInRange<size_t>(0, typed.size() - 1)];
-            mm::HeapStats before = m_heap->stats();
+            mm::HeapStats& before = snapshot(1);
             auto result = m_heap->free(reinterpret_cast<void*>(a));
             FUZZ_CHECK(!result && result.error() == HeapError::WrongCache, "heap free of a typed object: %s",
                        result ? "accepted" : mm::to_string(result.error()));
-            mm::HeapStats after = m_heap->stats();
+            const mm::HeapStats& after = snapshot(0);
             before.invalid_frees = after.invalid_frees;
             FUZZ_CHECK(after == before, "rejected free changed the heap");
             return;
@@ -492,10 +499,10 @@ private:
             if (general.empty())
                 return;
             const uintptr_t a = general[m_in.ConsumeIntegralInRange<size_t>(0, general.size() - 1)];
-            mm::HeapStats before = m_heap->stats();
+            mm::HeapStats& before = snapshot(1);
             auto result = m_things.free(reinterpret_cast<void*>(a));
             FUZZ_CHECK(!result, "typed-cache free of a general heap block %#zx accepted", size_t(a));
-            mm::HeapStats after = m_heap->stats();
+            const mm::HeapStats& after = snapshot(0);
             before.invalid_frees = after.invalid_frees;
             FUZZ_CHECK(after == before, "rejected free changed the heap");
             return;
