@@ -100,6 +100,6 @@ bool matches_filter(const char* filter, const char* suite, const char* name);
         const auto& ktest_a_ = (a);                                                        \
         const auto& ktest_b_ = (b);                                                        \
         if (!(ktest_a_ == ktest_b_))                                                       \
-            ktest_ctx.failf(__FILE__, __LINE__, "expected " #a " == " #b " ({} vs {})",    \
+            ktest_ctx.failf(__FILE__, __LINE__, "expected {} == {} ({} vs {})", #a, #b,   \
                             ktest_a_, ktest_b_);                                           \
     } while (0)

@@ -726,14 +726,14 @@ bool run(uint32_t seconds)
           mutex_hold_us, g_critical_late_max.load(), check_cycles_max * 1000 / cycles_per_ms);
     if (g_failed) {
         print("stress: FAIL after {} checks: {}\n", checks, static_cast<const char*>(g_failure));
-        print("0 passed, 1 failed\n");
+        print("0 passed, 1 failed, 0 skipped\n");
         return false;
     }
     print("stress: PASS {} s, {} checks ({} of progress), {} threads, {} iterations, {} children, {} spinlock and {} "
           "mutex increments, memory back to {} heap bytes\n",
           seconds, checks, progress_checks, kWorkerCount, total_iterations, g_children_spawned.load(),
           g_contend_increments.load(), g_mutex_increments.load(), after.heap_bytes_used);
-    print("1 passed, 0 failed\n");
+    print("1 passed, 0 failed, 0 skipped\n");
     return true;
 }
 
