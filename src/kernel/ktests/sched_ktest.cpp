@@ -317,8 +317,13 @@ KTEST(sched, preemption_points_count_only_real_switches)
         arch::wait_for_interrupt(); // honoured at the exit of this (or an earlier) interrupt
     }
     const auto after = sched::counters();
-    KEXPECT(after.deferred_requests - before.deferred_requests >= kDeferred);
-    KEXPECT(after.irq_exit_requests - before.irq_exit_requests >= kAtIrqExit);
+    // A tick that lands between the guard's count reaching zero and its resched check takes that
+    // request at interrupt exit instead: each request is acted on at one point or the other.
+    const uint64_t deferred = after.deferred_requests - before.deferred_requests;
+    const uint64_t at_irq_exit = after.irq_exit_requests - before.irq_exit_requests;
+    KEXPECT(deferred + at_irq_exit >= kDeferred + kAtIrqExit);
+    KEXPECT(deferred > 0);
+    KEXPECT(at_irq_exit >= kAtIrqExit);
     // Every switch counted at a preemption point is one the policy made.
     const uint64_t at_points = (after.deferred_switches - before.deferred_switches) +
                                (after.irq_exit_switches - before.irq_exit_switches);
