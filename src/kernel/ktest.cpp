@@ -1,5 +1,6 @@
 #include "kernel/ktest.h"
 
+#include "kernel/time.h"
 #include "lib/log.h"
 #include "lib/string.h"
 
@@ -33,16 +34,20 @@ Summary run_all(const char* filter)
         }
         lib::log::print("[ RUN  ] {}.{}\n", tc->suite, tc->name);
         Context ctx;
+        // Tick time per case (it stands still while a case keeps interrupts off); under -icount it
+        // is guest work, so the slow cases stand out in the log.
+        const uint64_t start_ns = time::uptime_ns();
         tc->fn(ctx);
+        const uint64_t elapsed_ms = (time::uptime_ns() - start_ns) / 1'000'000;
         if (ctx.failed()) {
             ++summary.failed;
-            lib::log::print("[ FAIL ] {}.{} ({} failure(s))\n", tc->suite, tc->name, ctx.failures());
+            lib::log::print("[ FAIL ] {}.{} ({} failure(s), {} ms)\n", tc->suite, tc->name, ctx.failures(), elapsed_ms);
         } else if (ctx.skipped()) {
             ++summary.skipped;
             lib::log::print("[ SKIP ] {}.{} ({})\n", tc->suite, tc->name, ctx.skip_reason());
         } else {
             ++summary.passed;
-            lib::log::print("[  OK  ] {}.{}\n", tc->suite, tc->name);
+            lib::log::print("[  OK  ] {}.{} ({} ms)\n", tc->suite, tc->name, elapsed_ms);
         }
     }
     lib::log::print("{} passed, {} failed, {} skipped\n", summary.passed, summary.failed, summary.skipped);

@@ -69,37 +69,37 @@ LIB_NO_LOOP_PATTERNS int mem_compare(const void* a, const void* b, size_t n)
     return 0;
 }
 
+const uint8_t* find_mismatch(const uint8_t* begin, const uint8_t* end, uint8_t byte)
+{
+    const uint64_t pattern = 0x0101010101010101ull * byte;
+    const uint8_t* p = begin;
+    while (p < end && (reinterpret_cast<uintptr_t>(p) & (kWordSize - 1)) != 0) {
+        if (*p != byte)
+            return p;
+        ++p;
+    }
+    // memcpy loads: no alignment or aliasing assumptions for the sanitizers to check per word.
+    while (end - p >= static_cast<ptrdiff_t>(4 * kWordSize)) {
+        uint64_t w[4];
+        __builtin_memcpy(w, p, sizeof(w));
+        if (((w[0] ^ pattern) | (w[1] ^ pattern) | (w[2] ^ pattern) | (w[3] ^ pattern)) != 0)
+            break;
+        p += 4 * kWordSize;
+    }
+    while (end - p >= static_cast<ptrdiff_t>(kWordSize)) {
+        uint64_t word;
+        __builtin_memcpy(&word, p, sizeof(word));
+        if (word != pattern)
+            break;
+        p += kWordSize;
+    }
+    while (p < end && *p == byte)
+        ++p;
+    return p;
+}
+
 } // namespace lib
 
-#ifdef __AETHELOS_KERNEL__
-// The kernel has no C library, and GCC emits calls to these even where the
-// code never names them (struct copies, zero-initialisation).
-extern "C" {
-void* memcpy(void* dst, const void* src, size_t n) noexcept
-{
-    return lib::mem_copy(dst, src, n);
-}
-void* memmove(void* dst, const void* src, size_t n) noexcept
-{
-    return lib::mem_move(dst, src, n);
-}
-void* memset(void* dst, int value, size_t n) noexcept
-{
-    return lib::mem_set(dst, value, n);
-}
-int memcmp(const void* a, const void* b, size_t n) noexcept
-{
-    return lib::mem_compare(a, b, n);
-}
-LIB_NO_LOOP_PATTERNS size_t strlen(const char* s) noexcept
-{
-    size_t n = 0;
-    while (s[n] != '\0')
-        ++n;
-    return n;
-}
-} // extern "C"
-#endif // __AETHELOS_KERNEL__
 
 namespace lib {
 

@@ -35,28 +35,6 @@ int32_t fragmentation_index_of(const uint64_t* free_blocks, unsigned order_count
     return static_cast<int32_t>(1000 - static_cast<int64_t>((1000 + free_units * 1000 / requested) / total_blocks));
 }
 
-// First byte in [begin, end) that differs from `byte`, or end.
-const uint8_t* find_mismatch(const uint8_t* begin, const uint8_t* end, uint8_t byte)
-{
-    const uint64_t pattern = 0x0101010101010101ull * byte;
-    const uint8_t* p = begin;
-    while (p < end && (reinterpret_cast<uintptr_t>(p) & 7) != 0) {
-        if (*p != byte)
-            return p;
-        ++p;
-    }
-    while (end - p >= 8) {
-        uint64_t word;
-        __builtin_memcpy(&word, p, sizeof(word));
-        if (word != pattern)
-            break;
-        p += 8;
-    }
-    while (p < end && *p == byte)
-        ++p;
-    return p;
-}
-
 } // namespace
 
 // ---------------------------------------------------------------------------
@@ -711,9 +689,14 @@ bool Heap::check_medium_poison(const Chunk* chunk, uintptr_t begin, uintptr_t en
     const uintptr_t region_end = chunk->buddy.region_end();
     const size_t min_mask = m_config.medium_min_block - 1;
     for (uintptr_t p = begin; p < end; p += 8) {
+        // Runs of poison are skipped a few words at a time; only the words that differ
+        // (links, or damage) are judged one by one.
+        const auto* next = lib::find_mismatch(reinterpret_cast<const uint8_t*>(p), reinterpret_cast<const uint8_t*>(end),
+                                              kSlabPoisonByte);
+        if (next == reinterpret_cast<const uint8_t*>(end))
+            return true;
+        p = reinterpret_cast<uintptr_t>(next) & ~uintptr_t{7};
         const uint64_t word = *reinterpret_cast<const uint64_t*>(p);
-        if (word == kPoisonWord)
-            continue;
         const size_t in_block = p & min_mask;
         if (in_block < BuddyAllocator::kFreeNodeBytes &&
             (word == 0 || (word >= region_begin && word < region_end && (word & min_mask) == 0)))
@@ -870,14 +853,14 @@ bool Heap::check_medium_zones(const MediumBlock& block, const void* object, Slab
     report.requested = header.requested;
     bool clean = true;
     const uint8_t* left_end = bytes + header.left;
-    const uint8_t* bad = find_mismatch(bytes + sizeof(header), left_end, kSlabRedZoneByte);
+    const uint8_t* bad = lib::find_mismatch(bytes + sizeof(header), left_end, kSlabRedZoneByte);
     if (bad != left_end) {
         send(MediumCorruption::RedZoneBefore, bad, left_end, kSlabRedZoneByte);
         clean = false;
     }
     const uint8_t* right = left_end + header.requested;
     const uint8_t* end = bytes + block.block_size;
-    bad = find_mismatch(right, end, kSlabRedZoneByte);
+    bad = lib::find_mismatch(right, end, kSlabRedZoneByte);
     if (bad != end) {
         send(MediumCorruption::RedZoneAfter, bad, end, kSlabRedZoneByte);
         clean = false;
@@ -1499,8 +1482,8 @@ HeapCheckReport Heap::check_local(const void* ptr) const
         const auto* bytes = reinterpret_cast<const uint8_t*>(block->block);
         const uint8_t* left_end = bytes + header.left;
         const uint8_t* end = bytes + block->block_size;
-        if (find_mismatch(bytes + sizeof(header), left_end, kSlabRedZoneByte) != left_end ||
-            find_mismatch(left_end + header.requested, end, kSlabRedZoneByte) != end)
+        if (lib::find_mismatch(bytes + sizeof(header), left_end, kSlabRedZoneByte) != left_end ||
+            lib::find_mismatch(left_end + header.requested, end, kSlabRedZoneByte) != end)
             violation(HeapViolation::MediumRedZone, block->block);
         break;
     }
@@ -1594,8 +1577,8 @@ HeapCheckReport Heap::check_invariants() const
                     const auto* bytes = reinterpret_cast<const uint8_t*>(p);
                     const uint8_t* left_end = bytes + header.left;
                     const uint8_t* end = bytes + block.block_size;
-                    if (find_mismatch(bytes + sizeof(header), left_end, kSlabRedZoneByte) != left_end ||
-                        find_mismatch(left_end + header.requested, end, kSlabRedZoneByte) != end)
+                    if (lib::find_mismatch(bytes + sizeof(header), left_end, kSlabRedZoneByte) != left_end ||
+                        lib::find_mismatch(left_end + header.requested, end, kSlabRedZoneByte) != end)
                         violation(HeapViolation::MediumRedZone, p);
                 }
                 p += block.block_size;

@@ -13,24 +13,6 @@ namespace {
 constexpr size_t kLinkBytes = sizeof(void*);
 constexpr size_t kMinRedZone = 16;
 
-// First byte in [begin, end) that differs from `byte`, or end. Word-at-a-time
-// since debug builds run it over every object handed out.
-const uint8_t* find_mismatch(const uint8_t* begin, const uint8_t* end, uint8_t byte)
-{
-    const uint64_t pattern = 0x0101010101010101ull * byte;
-    const uint8_t* p = begin;
-    while (end - p >= 8) {
-        uint64_t word;
-        __builtin_memcpy(&word, p, sizeof(word));
-        if (word != pattern)
-            break;
-        p += 8;
-    }
-    while (p < end && *p == byte)
-        ++p;
-    return p;
-}
-
 // SWAR popcount: the kernel is built without POPCNT, and this avoids libgcc.
 unsigned popcount64(uint64_t value)
 {
@@ -409,7 +391,7 @@ void SlabCache::report(SlabCorruption kind, SlabCheckPoint point, const SlabHead
 bool SlabCache::check_zone(SlabCorruption kind, SlabCheckPoint point, const SlabHeader* slab, const void* object,
                            const uint8_t* begin, const uint8_t* end, uint8_t expected)
 {
-    const uint8_t* bad = find_mismatch(begin, end, expected);
+    const uint8_t* bad = lib::find_mismatch(begin, end, expected);
     if (bad == end)
         return true;
     report(kind, point, slab, object, bad, end, expected);
@@ -592,7 +574,7 @@ void note(SlabCheckReport& report, SlabViolation violation, const void* slab, co
 
 bool zone_intact(const uint8_t* begin, const uint8_t* end, uint8_t byte)
 {
-    return find_mismatch(begin, end, byte) == end;
+    return lib::find_mismatch(begin, end, byte) == end;
 }
 
 } // namespace

@@ -246,3 +246,32 @@ TEST_CASE("lib::mem_* match the C library (randomised)", "[lib][string]")
         }
     }
 }
+
+TEST_CASE("lib::find_mismatch finds the first odd byte at every alignment and length (randomised)", "[lib][string]")
+{
+    std::mt19937_64 rng(0xf17d);
+    alignas(64) uint8_t buffer[256 + 16];
+    for (int round = 0; round < 20000; ++round) {
+        const uint8_t fill = static_cast<uint8_t>(rng());
+        const size_t offset = rng() % 16;
+        const size_t length = rng() % 257;
+        std::memset(buffer, fill, sizeof(buffer));
+        uint8_t* begin = buffer + offset;
+        uint8_t* end = begin + length;
+        // Zero to three odd bytes, any value but the fill (a bit flip: the word compare must see it).
+        const int odd = static_cast<int>(rng() % 4);
+        for (int k = 0; k < odd && length > 0; ++k)
+            begin[rng() % length] = static_cast<uint8_t>(fill ^ (1u << (rng() % 8)));
+        // Bytes just outside the range differ too: they must never be reported.
+        if (offset > 0)
+            begin[-1] = static_cast<uint8_t>(~fill);
+        if (end < buffer + sizeof(buffer))
+            *end = static_cast<uint8_t>(~fill);
+        const uint8_t* expected = begin;
+        while (expected < end && *expected == fill)
+            ++expected;
+        REQUIRE(lib::find_mismatch(begin, end, fill) == expected);
+    }
+    uint8_t one = 7;
+    CHECK(lib::find_mismatch(&one, &one, 7) == &one); // empty range
+}
