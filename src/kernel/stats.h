@@ -15,8 +15,8 @@
 // after dropping the heap lock). Interrupt counts and the clock are read in the same section. So:
 //   - the timer interrupt cannot fire while any of these locks is held by the snapshot (they are
 //     all taken with interrupts already off), so it can never spin on a lock the code it
-//     interrupted holds — the deadlock of the Rust original, whose stats call took the scheduler
-//     lock with interrupts on;
+//     interrupted holds — the deadlock a stats call that took the scheduler lock with interrupts
+//     on would meet;
 //   - each inner lock is of higher rank than the stats lock and is released before the next is
 //     taken, so the snapshot never waits for a lock while holding one another path could want
 //     before it (debug builds check the ranks);

@@ -6,10 +6,11 @@
 // __fragmentation_index per order (both in thousandths, as the allocator
 // computes them).
 //
-//   heap    mm::BuddyAllocator, 64 B .. 64 KiB blocks, over a 4 MiB region (the
-//           plan's original heap), twice: request orders log-uniform (uniform
-//           over 0..10) and geometric (as for frames, below); the byte size is
-//           then uniform in (block / 2, block] and goes through allocate(size).
+//   heap    mm::BuddyAllocator, 64 B .. 64 KiB blocks, over a 4 MiB region (a
+//           heap that is one buddy alone, no slabs), twice: request orders
+//           log-uniform (uniform over 0..10) and geometric (as for frames,
+//           below); the byte size is then uniform in (block / 2, block] and
+//           goes through allocate(size).
 //   frames  mm::FrameAllocator (4 KiB .. 4 MiB, orders 0..10) over 512 MiB of
 //           fake physical memory; orders geometric: order k with probability
 //           2^-(k+1) for k < 10, the remainder order 10.

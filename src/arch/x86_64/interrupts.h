@@ -44,8 +44,9 @@ enum ExceptionVector : uint8_t {
 using ExceptionHandler = bool (*)(InterruptFrame& frame);
 // Runs with interrupts disabled; the EOI is sent after it returns.
 using IrqHandler = void (*)(InterruptFrame& frame);
-// Called when the outermost IRQ handler finishes (after its EOI). Returns the frame to resume,
-// which is how the Loom of Fate will preempt: by returning another thread's saved frame.
+// Called when the outermost IRQ handler finishes (after its EOI). Returns the frame to resume.
+// The Loom of Fate preempts here by switching stacks inside the hook (thread_arch.cpp), and
+// returns the same frame once the interrupted thread runs again.
 using IrqExitHook = InterruptFrame* (*)(InterruptFrame* frame);
 
 // Installs (or with nullptr removes) the handler for exception `vector` (< 32); returns the previous one.

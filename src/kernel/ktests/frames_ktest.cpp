@@ -413,7 +413,7 @@ KTEST(frames, core_errors_case_runs_again_after_its_block_changed_hands)
         ktest_ctx.failf(__FILE__, __LINE__, "the second run wrote {} words into the block it had given back", changed);
 }
 
-KTEST(paging, remapping_the_boot_physmap_changes_nothing)
+KTEST(frames, remapping_the_boot_physmap_changes_nothing)
 {
     struct Counter {
         unsigned calls = 0;

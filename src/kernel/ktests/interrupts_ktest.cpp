@@ -111,7 +111,7 @@ void wait_ticks(uint64_t count)
 
 // ---- descriptor tables -------------------------------------------------------------------------
 
-KTEST(attunement, gdt_and_tss_loaded)
+KTEST(interrupts, gdt_and_tss_loaded)
 {
     KEXPECT_EQ(arch::read_task_register(), arch::kTssSelector);
     KEXPECT_EQ(arch::read_cs(), arch::kKernelCodeSelector);
@@ -137,7 +137,7 @@ KTEST(attunement, gdt_and_tss_loaded)
     }
 }
 
-KTEST(attunement, idt_loaded)
+KTEST(interrupts, idt_loaded)
 {
     const arch::DescriptorTablePointer idtr = arch::read_idtr();
     KEXPECT_EQ(idtr.limit, uint16_t(256 * 16 - 1));
@@ -158,14 +158,14 @@ KTEST(attunement, idt_loaded)
 
 // ---- exceptions --------------------------------------------------------------------------------
 
-KTEST(attunement, int3_returns)
+KTEST(interrupts, int3_returns)
 {
     const uint64_t before = arch::interrupt_count(arch::kBreakpoint);
     asm volatile("int3" ::: "memory");
     KEXPECT_EQ(arch::interrupt_count(arch::kBreakpoint), before + 1);
 }
 
-KTEST(attunement, breakpoint_frame_contents)
+KTEST(interrupts, breakpoint_frame_contents)
 {
     ScopedExceptionHandler hook(arch::kBreakpoint, &record_and_decline);
     const bool interrupts_were_on = arch::interrupts_enabled();
@@ -184,7 +184,7 @@ KTEST(attunement, breakpoint_frame_contents)
     KEXPECT_EQ(g_trap.nesting_depth, 0u); // exceptions are not IRQs
 }
 
-KTEST(attunement, registers_survive_an_interrupt)
+KTEST(interrupts, registers_survive_an_interrupt)
 {
     uint64_t a = 0x1111111111111111, c = 0x2222222222222222, d = 0x3333333333333333;
     uint64_t si = 0x4444444444444444, di = 0x5555555555555555;
@@ -215,7 +215,7 @@ bool set_rax_to_marker(arch::InterruptFrame& frame)
 }
 } // namespace
 
-KTEST(attunement, handler_edits_resumed_registers)
+KTEST(interrupts, handler_edits_resumed_registers)
 {
     ScopedExceptionHandler hook(arch::kBreakpoint, &set_rax_to_marker);
     uint64_t rax = 0;
@@ -223,7 +223,7 @@ KTEST(attunement, handler_edits_resumed_registers)
     KEXPECT_EQ(rax, uint64_t(0x5eed5eed5eed5eed));
 }
 
-KTEST(attunement, invalid_opcode_recovered)
+KTEST(interrupts, invalid_opcode_recovered)
 {
     ScopedExceptionHandler hook(arch::kInvalidOpcode, &resume_after_fault);
     uint64_t fault_rip;
@@ -241,7 +241,7 @@ KTEST(attunement, invalid_opcode_recovered)
     KEXPECT(g_trap.handler_stack_aligned);
 }
 
-KTEST(attunement, divide_error_recovered)
+KTEST(interrupts, divide_error_recovered)
 {
     ScopedExceptionHandler hook(arch::kDivideError, &resume_after_fault);
     asm volatile("leaq 1f(%%rip), %%r11\n\t"
@@ -259,7 +259,7 @@ KTEST(attunement, divide_error_recovered)
     KEXPECT_EQ(g_trap.error_code, uint64_t(0)); // the stub's dummy
 }
 
-KTEST(attunement, general_protection_noncanonical_recovered)
+KTEST(interrupts, general_protection_noncanonical_recovered)
 {
     ScopedExceptionHandler hook(arch::kGeneralProtection, &resume_after_fault);
     asm volatile("leaq 1f(%%rip), %%r11\n\t"
@@ -275,7 +275,7 @@ KTEST(attunement, general_protection_noncanonical_recovered)
     KEXPECT_EQ(g_trap.error_code, uint64_t(0));
 }
 
-KTEST(attunement, general_protection_selector_recovered)
+KTEST(interrupts, general_protection_selector_recovered)
 {
     // Selector 0x1230 (GDT index 582) is far past the GDT's limit: #GP with the selector as error code.
     ScopedExceptionHandler hook(arch::kGeneralProtection, &resume_after_fault);
@@ -295,7 +295,7 @@ KTEST(attunement, general_protection_selector_recovered)
     KEXPECT(text_is(text, "GDT selector 0x1230 (index 582)"));
 }
 
-KTEST(attunement, page_fault_recovered)
+KTEST(interrupts, page_fault_recovered)
 {
     // Canonical lower-half address: nothing is mapped there (the boot identity map is gone).
     constexpr uint64_t kUnmapped = 0x0000700000001238;
@@ -313,7 +313,7 @@ KTEST(attunement, page_fault_recovered)
     KEXPECT_EQ(g_trap.error_code, uint64_t(0)); // not present, read, kernel mode
 }
 
-KTEST(attunement, exception_names_and_decoders)
+KTEST(interrupts, exception_names_and_decoders)
 {
     KEXPECT(text_is(arch::exception_name(arch::kPageFault), "Page Fault"));
     KEXPECT(text_is(arch::exception_mnemonic(arch::kGeneralProtection), "#GP"));
@@ -357,7 +357,7 @@ KTEST(attunement, exception_names_and_decoders)
 
 // ---- interrupt flag ----------------------------------------------------------------------------
 
-KTEST(attunement, interrupt_flag_tracks_cli_sti)
+KTEST(interrupts, interrupt_flag_tracks_cli_sti)
 {
     const bool were_enabled = arch::interrupts_enabled();
     arch::interrupts_disable();
@@ -405,7 +405,7 @@ arch::InterruptFrame* probe_exit_hook(arch::InterruptFrame* frame)
 }
 } // namespace
 
-KTEST(attunement, timer_ticks_advance)
+KTEST(interrupts, timer_ticks_advance)
 {
     KASSERT(kernel::time::initialized()); // needs arch::init_cpu + kernel::time::init before the tests
     const uint64_t irq0_before = arch::interrupt_count(arch::kIrqBase + 0);
@@ -434,7 +434,7 @@ KTEST(attunement, timer_ticks_advance)
                        elapsed_ns, (cycles_after - cycles_before) * 1000 / elapsed_ns);
 }
 
-KTEST(attunement, pit_programmed_as_requested)
+KTEST(interrupts, pit_programmed_as_requested)
 {
     KASSERT(kernel::time::initialized());
     const arch::Pit& pit = arch::pit();
@@ -456,7 +456,7 @@ KTEST(attunement, pit_programmed_as_requested)
     KEXPECT(!arch::pic_is_masked(0));
 }
 
-KTEST(attunement, masked_lines_are_those_without_handlers)
+KTEST(interrupts, masked_lines_are_those_without_handlers)
 {
     for (uint8_t irq = 0; irq < arch::kIrqCount; ++irq) {
         if (irq == 2) continue; // the cascade follows the slave lines
@@ -470,7 +470,7 @@ KTEST(attunement, masked_lines_are_those_without_handlers)
     lib::log::info("Attunement: {} spurious IRQs so far", arch::spurious_irq_count());
 }
 
-KTEST(attunement, nesting_depth_inside_and_outside_irq)
+KTEST(interrupts, nesting_depth_inside_and_outside_irq)
 {
     KASSERT(kernel::time::initialized());
     KEXPECT_EQ(arch::interrupt_nesting_depth(), 0u);
@@ -487,7 +487,7 @@ KTEST(attunement, nesting_depth_inside_and_outside_irq)
     KEXPECT_EQ(arch::interrupt_nesting_depth(), 0u);
 }
 
-KTEST(attunement, irq_exit_hook_runs_at_depth_zero)
+KTEST(interrupts, irq_exit_hook_runs_at_depth_zero)
 {
     KASSERT(kernel::time::initialized());
     g_exit_hook_calls = 0;
