@@ -5,7 +5,7 @@
 # run, so a failure reproduces. Measured wall times: docs/testing.md.
 #
 # `make test` runs one cell: the Loom's and the locks' suites (`ktest=s*`: sched, sched_cost,
-# sched_trace, stats, sync; about 30 s). Suites are named after their files (script:ktest-suites),
+# sched_trace, stats, sync; about 30 s). Suites are named after their files (check:ktest-suites),
 # so a new src/kernel/ktests/s*_ktest.cpp joins this cell. `make test-full` adds the whole ktest
 # suite at three shifts and the 60 s stress run at two (a 60 s run single-stepped takes about 10
 # minutes).
