@@ -225,7 +225,7 @@ public:
 
 private:
     using AgeList = AgeRing;
-    using TimerList = EntityList<&SchedEntity::m_timer_link>;
+    using TimerList = lib::IntrusiveList<SchedEntity, &SchedEntity::m_timer_link>;
 
     // A zero quantum or period denominator would make no sense: replace them with 1.
     static constexpr PolicyConfig sanitized(PolicyConfig config)

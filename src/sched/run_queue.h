@@ -102,7 +102,7 @@ public:
     const char* check() const;
 
 private:
-    using Fifo = EntityList<&SchedEntity::m_run_link>;
+    using Fifo = lib::IntrusiveList<SchedEntity, &SchedEntity::m_run_link>;
 
     uint8_t lowest_set_bit() const { return static_cast<uint8_t>(std::countr_zero(m_mask)); }
 

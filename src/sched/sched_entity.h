@@ -15,16 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/intrusive_list.h"
 #include "sched/thread_state.h"
 
 namespace sched {
 
 class SchedEntity;
-
-struct SchedLink {
-    SchedEntity* next = nullptr;
-    SchedEntity* prev = nullptr;
-};
 
 // A link of a ring with a sentinel (AgeRing): insert and remove need no null checks.
 struct RingLink {
@@ -83,9 +79,9 @@ private:
     friend class Policy;
     friend class AgeRing;
 
-    SchedLink m_run_link;
+    lib::IntrusiveListNode<SchedEntity> m_run_link;
     RingLink m_age_link;
-    SchedLink m_timer_link;
+    lib::IntrusiveListNode<SchedEntity> m_timer_link;
 
     uint64_t m_id = 0;
     uint64_t m_ready_since = 0;
@@ -116,126 +112,9 @@ private:
     bool m_admitted = false;
 };
 
-// A doubly linked, null-terminated intrusive list of entities through one of their link pairs.
-// O(1) everywhere except walking. It does not track membership: its users do (queued_level,
-// state, m_in_age_list), so removing an entity that is not on this list is a caller bug.
-template <SchedLink SchedEntity::*Link>
-class EntityList {
-public:
-    SchedEntity* front() const { return m_head; }
-    SchedEntity* back() const { return m_tail; }
-    size_t size() const { return m_size; }
-    bool empty() const { return m_head == nullptr; }
-
-    static SchedEntity* next(const SchedEntity& entity) { return (entity.*Link).next; }
-    static SchedEntity* prev(const SchedEntity& entity) { return (entity.*Link).prev; }
-
-    // The ends get their own code (no `position` to look at): they sit on every switch.
-    void push_back(SchedEntity& entity)
-    {
-        SchedLink& link = entity.*Link;
-        link.next = nullptr;
-        link.prev = m_tail;
-        if (m_tail)
-            (m_tail->*Link).next = &entity;
-        else
-            m_head = &entity;
-        m_tail = &entity;
-        ++m_size;
-    }
-    void push_front(SchedEntity& entity)
-    {
-        SchedLink& link = entity.*Link;
-        link.prev = nullptr;
-        link.next = m_head;
-        if (m_head)
-            (m_head->*Link).prev = &entity;
-        else
-            m_tail = &entity;
-        m_head = &entity;
-        ++m_size;
-    }
-
-    // Inserts before `position`; nullptr means at the back.
-    void insert_before(SchedEntity* position, SchedEntity& entity)
-    {
-        SchedLink& link = entity.*Link;
-        link.next = position;
-        link.prev = position ? (position->*Link).prev : m_tail;
-        if (link.prev)
-            (link.prev->*Link).next = &entity;
-        else
-            m_head = &entity;
-        if (position)
-            (position->*Link).prev = &entity;
-        else
-            m_tail = &entity;
-        ++m_size;
-    }
-
-    void remove(SchedEntity& entity)
-    {
-        SchedLink& link = entity.*Link;
-        if (link.prev)
-            (link.prev->*Link).next = link.next;
-        else
-            m_head = link.next;
-        if (link.next)
-            (link.next->*Link).prev = link.prev;
-        else
-            m_tail = link.prev;
-        link.next = nullptr;
-        link.prev = nullptr;
-        --m_size;
-    }
-
-    SchedEntity* pop_front()
-    {
-        SchedEntity* entity = m_head;
-        if (entity == nullptr) return nullptr;
-        SchedLink& link = entity->*Link;
-        m_head = link.next;
-        if (m_head)
-            (m_head->*Link).prev = nullptr;
-        else
-            m_tail = nullptr;
-        link.next = nullptr; // link.prev already is
-        --m_size;
-        return entity;
-    }
-
-    // Exactly pop_front() then push_back(entity) on a non-empty list (a round-robin turn):
-    // returns the old head. `entity` must not be on the list.
-    SchedEntity* rotate_front_to(SchedEntity& entity)
-    {
-        SchedEntity* const head = m_head;
-        SchedLink& head_link = head->*Link;
-        SchedLink& link = entity.*Link;
-        SchedEntity* const second = head_link.next;
-        head_link.next = nullptr; // head_link.prev already is
-        link.next = nullptr;
-        if (second) {
-            (second->*Link).prev = nullptr;
-            m_head = second;
-            link.prev = m_tail;
-            (m_tail->*Link).next = &entity;
-        } else {
-            m_head = &entity;
-            link.prev = nullptr;
-        }
-        m_tail = &entity;
-        return head;
-    }
-
-private:
-    SchedEntity* m_head = nullptr;
-    SchedEntity* m_tail = nullptr;
-    size_t m_size = 0;
-};
-
 // The policy's age list: a doubly linked ring through m_age_link around a sentinel, so that
-// push_back and remove are straight-line code. Same interface as EntityList where the policy
-// uses it (front/back/next/prev give nullptr past the ends), but next/prev need the list. Not
+// push_back and remove are straight-line code. Same interface as lib::IntrusiveList where the
+// policy uses it (front/back/next/prev give nullptr past the ends), but next/prev need the list. Not
 // copyable or movable (the sentinel points at itself).
 class AgeRing {
 public:
