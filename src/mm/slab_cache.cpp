@@ -204,9 +204,9 @@ lib::Expected<void, SlabError> SlabCache::init(const SlabCacheConfig& config, Pa
     m_active = 0;
     m_peak = 0;
     m_source = &source;
-    m_partial = {};
-    m_full = {};
-    m_empty = {};
+    m_partial.reset();
+    m_full.reset();
+    m_empty.reset();
     m_slab_count = 0;
     m_failed = 0;
     m_slabs_allocated = 0;
@@ -229,32 +229,20 @@ lib::Expected<void, SlabError> SlabCache::init(const SlabCacheConfig& config, Pa
 void SlabCache::list_push(SlabList& list, SlabHeader* slab, ListId id)
 {
     slab->list = id;
-    slab->prev = nullptr;
-    slab->next = list.head;
-    if (list.head != nullptr)
-        list.head->prev = slab;
-    list.head = slab;
-    ++list.count;
+    list.push_front(*slab);
 }
 
 void SlabCache::list_remove(SlabList& list, SlabHeader* slab)
 {
-    if (slab->prev != nullptr)
-        slab->prev->next = slab->next;
-    else
-        list.head = slab->next;
-    if (slab->next != nullptr)
-        slab->next->prev = slab->prev;
-    slab->next = slab->prev = nullptr;
+    list.remove(*slab);
     slab->list = ListId::None;
-    --list.count;
 }
 
 SlabCache::SlabHeader* SlabCache::list_pop(SlabList& list)
 {
-    SlabHeader* slab = list.head;
+    SlabHeader* slab = list.pop_front();
     if (slab != nullptr)
-        list_remove(list, slab);
+        slab->list = ListId::None;
     return slab;
 }
 
@@ -280,7 +268,7 @@ SlabCache::SlabHeader* SlabCache::grow()
         m_source->free_pages(pages, m_order);
         return nullptr;
     }
-    auto* slab = new (pages) SlabHeader{kSlabMagic, this, nullptr, 0, ListId::None, {}, nullptr, nullptr};
+    auto* slab = new (pages) SlabHeader{kSlabMagic, this, nullptr, 0, ListId::None, {}, {}};
     __builtin_memset(slab->bitmap(), 0, m_bitmap_words * sizeof(uint64_t));
     // Lowest addresses first, so a fresh slab is handed out in address order.
     void* head = nullptr;
@@ -459,7 +447,7 @@ void SlabCache::release_slab(SlabHeader* slab)
 
 void SlabCache::retire_empty(SlabHeader* slab)
 {
-    if (m_empty.count < m_max_empty)
+    if (m_empty.size() < m_max_empty)
         list_push(m_empty, slab, ListId::Empty);
     else
         release_slab(slab);
@@ -536,9 +524,9 @@ SlabCacheStats SlabCache::stats() const
     s.total_objects = m_slab_count * m_capacity;
     s.peak_active_objects = m_peak;
     s.slabs_total = m_slab_count;
-    s.slabs_partial = m_partial.count;
-    s.slabs_full = m_full.count;
-    s.slabs_empty = m_empty.count;
+    s.slabs_partial = m_partial.size();
+    s.slabs_full = m_full.size();
+    s.slabs_empty = m_empty.size();
     if (m_current != nullptr) {
         if (m_current->in_use == 0)
             ++s.slabs_empty;
@@ -668,7 +656,7 @@ SlabCheckReport SlabCache::check_invariants() const
     auto walk = [&](const SlabList& list, ListId id) {
         uint64_t n = 0;
         const SlabHeader* prev = nullptr;
-        for (const SlabHeader* slab = list.head; slab != nullptr; prev = slab, slab = slab->next) {
+        for (const SlabHeader* slab = list.front(); slab != nullptr; prev = slab, slab = SlabList::next(*slab)) {
             if (n > m_slab_count) {
                 note(report, SlabViolation::ListCorrupt, slab);
                 return;
@@ -679,7 +667,7 @@ SlabCheckReport SlabCache::check_invariants() const
             }
             ++n;
             ++slabs;
-            if (slab->prev != prev || slab->list != id || slab == m_current)
+            if (SlabList::prev(*slab) != prev || slab->list != id || slab == m_current)
                 note(report, SlabViolation::ListCorrupt, slab);
             const bool fits = id == ListId::Full    ? slab->in_use == m_capacity
                               : id == ListId::Empty ? slab->in_use == 0
@@ -688,8 +676,8 @@ SlabCheckReport SlabCache::check_invariants() const
                 note(report, SlabViolation::WrongList, slab);
             check_slab(slab, report);
         }
-        if (n != list.count)
-            note(report, SlabViolation::CountMismatch, list.head);
+        if (n != list.size())
+            note(report, SlabViolation::CountMismatch, list.front());
     };
     walk(m_partial, ListId::Partial);
     walk(m_full, ListId::Full);
@@ -722,8 +710,10 @@ SlabCheckReport SlabCache::check_slab_of(const void* ptr) const
                                : slab->list == ListId::Empty ? &m_empty
                                                              : nullptr;
         // Links are compared, never followed further than one step.
-        if (list == nullptr || (slab->prev == nullptr ? list->head != slab : slab->prev->next != slab) ||
-            (slab->next != nullptr && slab->next->prev != slab))
+        const SlabHeader* prev = SlabList::prev(*slab);
+        const SlabHeader* next = SlabList::next(*slab);
+        if (list == nullptr || (prev == nullptr ? list->front() != slab : SlabList::next(*prev) != slab) ||
+            (next != nullptr && SlabList::prev(*next) != slab))
             note(report, SlabViolation::ListCorrupt, slab);
         const bool fits = slab->list == ListId::Full    ? slab->in_use == m_capacity
                           : slab->list == ListId::Empty ? slab->in_use == 0
@@ -732,7 +722,7 @@ SlabCheckReport SlabCache::check_slab_of(const void* ptr) const
             note(report, SlabViolation::WrongList, slab);
     }
     check_slab(slab, report);
-    const uint64_t listed = m_partial.count + m_full.count + m_empty.count + (m_current != nullptr ? 1 : 0);
+    const uint64_t listed = m_partial.size() + m_full.size() + m_empty.size() + (m_current != nullptr ? 1 : 0);
     if (listed != m_slab_count || m_active > m_allocations || m_active > m_slab_count * m_capacity ||
         m_slab_count != m_slabs_allocated - m_slabs_released)
         note(report, SlabViolation::CountMismatch, nullptr);

@@ -63,6 +63,7 @@
 
 #include "lib/expected.h"
 #include "lib/format.h"
+#include "lib/intrusive_list.h"
 #include "mm/page_source.h"
 
 namespace mm {
@@ -297,18 +298,14 @@ private:
         uint32_t in_use;
         ListId list;     // None for the current slab
         uint8_t reserved[3];
-        SlabHeader* next;
-        SlabHeader* prev;
+        lib::IntrusiveListNode<SlabHeader> link;
 
         uint64_t* bitmap() { return reinterpret_cast<uint64_t*>(this + 1); }
         const uint64_t* bitmap() const { return reinterpret_cast<const uint64_t*>(this + 1); }
     };
     static_assert(sizeof(SlabHeader) == 48);
 
-    struct SlabList {
-        SlabHeader* head = nullptr;
-        uint64_t count = 0;
-    };
+    using SlabList = lib::IntrusiveList<SlabHeader, &SlabHeader::link>;
 
     struct Geometry {
         size_t slot_size;

@@ -14,6 +14,7 @@
 
 #include "mm/size_classes.h"
 #include "mm/slab_cache.h"
+#include "support/intrusive_list_access.h"
 
 using mm::SlabCache;
 using mm::SlabCacheConfig;
@@ -36,18 +37,18 @@ struct SlabCacheTestAccess {
     static void*& free_head(void* slab) { return header(slab)->free_list; }
     static uint64_t& magic(void* slab) { return header(slab)->magic; }
     static uint64_t* bitmap(void* slab) { return header(slab)->bitmap(); }
-    static void*& next(void* slab) { return reinterpret_cast<void*&>(header(slab)->next); }
-    static void*& prev(void* slab) { return reinterpret_cast<void*&>(header(slab)->prev); }
+    static void*& next(void* slab) { return reinterpret_cast<void*&>(header(slab)->link.next); }
+    static void*& prev(void* slab) { return reinterpret_cast<void*&>(header(slab)->link.prev); }
     static void** link_of(SlabCache& c, void* object) { return c.link_of(object); }
-    static void* full_head(SlabCache& c) { return c.m_full.head; }
-    static void set_full_head(SlabCache& c, void* slab) { c.m_full.head = header(slab); }
+    static void* full_head(SlabCache& c) { return c.m_full.front(); }
+    static void set_full_head(SlabCache& c, void* slab) { lib::IntrusiveListTestAccess::head(c.m_full) = header(slab); }
     static void set_current(SlabCache& c, void* slab) { c.m_current = header(slab); }
     static SlabCache*& owner(void* slab) { return header(slab)->cache; }
     static void tag_partial(void* slab) { header(slab)->list = SlabCache::ListId::Partial; }
     static void tag_full(void* slab) { header(slab)->list = SlabCache::ListId::Full; }
     static uint64_t& allocations(SlabCache& c) { return c.m_allocations; }
     static uint64_t& slabs_released(SlabCache& c) { return c.m_slabs_released; }
-    static uint64_t& partial_count(SlabCache& c) { return c.m_partial.count; }
+    static size_t& partial_count(SlabCache& c) { return lib::IntrusiveListTestAccess::size(c.m_partial); }
     static uint64_t& active(SlabCache& c) { return c.m_active; }
     static size_t object_offset(SlabCache& c) { return c.m_object_offset; }
     static size_t first_object_offset(SlabCache& c) { return c.m_first_object_offset; }
