@@ -573,12 +573,7 @@ void Heap::list_push(Chunk* chunk, uint8_t list)
 {
     ChunkList& l = list_for(list);
     chunk->list = list;
-    chunk->prev = nullptr;
-    chunk->next = l.head;
-    if (l.head != nullptr)
-        l.head->prev = chunk;
-    l.head = chunk;
-    ++l.count;
+    l.push_front(*chunk);
     if (list < kBuddyMaxOrders)
         m_bucket_mask |= uint64_t{1} << list;
 }
@@ -586,15 +581,8 @@ void Heap::list_push(Chunk* chunk, uint8_t list)
 void Heap::list_remove(Chunk* chunk)
 {
     ChunkList& l = list_for(chunk->list);
-    if (chunk->prev != nullptr)
-        chunk->prev->next = chunk->next;
-    else
-        l.head = chunk->next;
-    if (chunk->next != nullptr)
-        chunk->next->prev = chunk->prev;
-    chunk->next = chunk->prev = nullptr;
-    --l.count;
-    if (chunk->list < kBuddyMaxOrders && l.head == nullptr)
+    l.remove(*chunk);
+    if (chunk->list < kBuddyMaxOrders && l.empty())
         m_bucket_mask &= ~(uint64_t{1} << chunk->list);
 }
 
@@ -616,7 +604,7 @@ void Heap::rebucket(Chunk* chunk)
         list_remove(chunk);
         list_push(chunk, target);
     }
-    if (target == kListEmpty && m_empty.count > m_config.max_empty_chunks)
+    if (target == kListEmpty && m_empty.size() > m_config.max_empty_chunks)
         release_chunk(chunk);
 }
 
@@ -728,9 +716,9 @@ void* Heap::allocate_medium(unsigned order, size_t size, size_t alignment)
     Chunk* chunk;
     const uint64_t candidates = m_bucket_mask & (~uint64_t{0} << order);
     if (candidates != 0)
-        chunk = m_buckets[std::countr_zero(candidates)].head; // the tightest fit
-    else if (m_empty.head != nullptr)
-        chunk = m_empty.head;
+        chunk = m_buckets[std::countr_zero(candidates)].front(); // the tightest fit
+    else if (!m_empty.empty())
+        chunk = m_empty.front();
     else if ((chunk = create_chunk()) == nullptr)
         return nullptr;
 
@@ -1277,8 +1265,8 @@ size_t Heap::shrink()
         released += cache.shrink();
     for (size_t i = 0; i < m_object_cache_count; ++i)
         released += m_object_caches[i]->shrink();
-    while (m_empty.head != nullptr) {
-        release_chunk(m_empty.head);
+    while (!m_empty.empty()) {
+        release_chunk(m_empty.front());
         released += chunk_bytes();
     }
     return released;
@@ -1360,20 +1348,20 @@ void Heap::stats_without_source(HeapStats& out) const
     out.medium_min_block = m_config.medium_min_block;
     out.medium_order_count = m_medium_orders;
     auto add_chunks = [&](const ChunkList& list) {
-        for (const Chunk* chunk = list.head; chunk != nullptr; chunk = chunk->next) {
+        for (const Chunk& chunk : list) {
             ++out.chunks;
-            out.medium_bytes_total += chunk->buddy.bytes_total();
-            out.medium_bytes_used += chunk->buddy.bytes_used();
-            out.medium_bytes_free += chunk->buddy.bytes_free();
+            out.medium_bytes_total += chunk.buddy.bytes_total();
+            out.medium_bytes_used += chunk.buddy.bytes_used();
+            out.medium_bytes_free += chunk.buddy.bytes_free();
             for (unsigned k = 0; k < m_medium_orders; ++k)
-                out.medium_free_blocks[k] += chunk->buddy.free_blocks(k);
+                out.medium_free_blocks[k] += chunk.buddy.free_blocks(k);
         }
     };
     for (unsigned k = 0; k < m_medium_orders; ++k)
         add_chunks(m_buckets[k]);
     add_chunks(m_full);
     add_chunks(m_empty);
-    out.chunks_empty = m_empty.count;
+    out.chunks_empty = m_empty.size();
     out.medium_metadata_bytes = out.chunks * m_chunk_meta_bytes;
     for (unsigned k = 0; k < m_medium_orders; ++k)
         out.medium_fragmentation_index[k] = fragmentation_index_of(out.medium_free_blocks, m_medium_orders, k);
@@ -1458,8 +1446,11 @@ HeapCheckReport Heap::check_local(const void* ptr) const
         const ChunkList& list = chunk->list == kListEmpty  ? m_empty
                                 : chunk->list == kListFull ? m_full
                                                            : m_buckets[chunk->list % kBuddyMaxOrders];
-        if (chunk->list != bucket_of(chunk) || (chunk->prev == nullptr ? list.head != chunk : chunk->prev->next != chunk) ||
-            (chunk->next != nullptr && chunk->next->prev != chunk))
+        const Chunk* prev = ChunkList::prev(*chunk);
+        const Chunk* next = ChunkList::next(*chunk);
+        if (chunk->list != bucket_of(chunk) ||
+            (prev == nullptr ? list.front() != chunk : ChunkList::next(*prev) != chunk) ||
+            (next != nullptr && ChunkList::prev(*next) != chunk))
             violation(HeapViolation::ChunkList, base);
         if (!chunk->buddy.check_local(ptr).ok())
             violation(HeapViolation::Buddy, base);
@@ -1526,7 +1517,7 @@ HeapCheckReport Heap::check_invariants() const
     auto check_list = [&](const ChunkList& list, uint8_t id) {
         uint64_t count = 0;
         const Chunk* prev = nullptr;
-        for (const Chunk* chunk = list.head; chunk != nullptr; chunk = chunk->next) {
+        for (const Chunk* chunk = list.front(); chunk != nullptr; chunk = ChunkList::next(*chunk)) {
             const auto base = reinterpret_cast<uintptr_t>(chunk);
             if (++count > m_pages_held) { // longer than memory allows: a cycle
                 violation(HeapViolation::ChunkList, base);
@@ -1536,7 +1527,7 @@ HeapCheckReport Heap::check_invariants() const
                 violation(HeapViolation::ChunkHeader, base);
                 break;
             }
-            if (chunk->prev != prev || chunk->list != id)
+            if (ChunkList::prev(*chunk) != prev || chunk->list != id)
                 violation(HeapViolation::ChunkList, base);
             prev = chunk;
             ++chunks;
@@ -1584,15 +1575,15 @@ HeapCheckReport Heap::check_invariants() const
                 p += block.block_size;
             }
         }
-        if (count != list.count)
+        if (count != list.size())
             violation(HeapViolation::ChunkList, 0);
-        if (id < kBuddyMaxOrders && ((m_bucket_mask >> id) & 1) != (list.head != nullptr ? 1u : 0u))
+        if (id < kBuddyMaxOrders && ((m_bucket_mask >> id) & 1) != (list.empty() ? 0u : 1u))
             violation(HeapViolation::ChunkList, 0);
     };
     for (unsigned k = 0; k < m_medium_orders; ++k)
         check_list(m_buckets[k], static_cast<uint8_t>(k));
     for (unsigned k = m_medium_orders; k < kBuddyMaxOrders; ++k) {
-        if (m_buckets[k].head != nullptr || ((m_bucket_mask >> k) & 1) != 0)
+        if (!m_buckets[k].empty() || ((m_bucket_mask >> k) & 1) != 0)
             violation(HeapViolation::ChunkList, 0);
     }
     check_list(m_full, kListFull);

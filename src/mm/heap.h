@@ -76,6 +76,7 @@
 
 #include "lib/expected.h"
 #include "lib/format.h"
+#include "lib/intrusive_list.h"
 #include "lib/utility.h"
 #include "mm/buddy_allocator.h"
 #include "mm/page_source.h"
@@ -465,16 +466,12 @@ private:
     struct Chunk {
         uint64_t magic;
         Heap* owner;
-        Chunk* next;
-        Chunk* prev;
+        lib::IntrusiveListNode<Chunk> link;
         uint8_t list; // bucket = largest free order, or kListFull / kListEmpty
         BuddyAllocator buddy;
     };
 
-    struct ChunkList {
-        Chunk* head = nullptr;
-        uint64_t count = 0;
-    };
+    using ChunkList = lib::IntrusiveList<Chunk, &Chunk::link>;
 
     // Debug header at the start of a medium block.
     struct MediumHeader {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "mm/heap.h"
+#include "support/intrusive_list_access.h"
 
 using mm::Heap;
 using mm::HeapCheckReport;
@@ -49,7 +50,7 @@ struct HeapTestAccess {
     }
     static uint8_t& chunk_list(Heap& h, const void* p) { return chunk(h, p)->list; }
     static BuddyAllocator& chunk_buddy(Heap& h, const void* p) { return chunk(h, p)->buddy; }
-    static uint64_t& empty_count(Heap& h) { return h.m_empty.count; }
+    static size_t& empty_count(Heap& h) { return lib::IntrusiveListTestAccess::size(h.m_empty); }
 };
 } // namespace mm
 
@@ -1972,14 +1973,14 @@ TEST_CASE("heap: the invariant checker finds damaged lists, buckets, tags and ca
     chunk->list = static_cast<uint8_t>(list - 1);
     expect(HeapViolation::ChunkList);
     chunk->list = list;
-    auto* next = chunk->next;
-    chunk->next = chunk; // a cycle
+    auto* next = chunk->link.next;
+    chunk->link.next = chunk; // a cycle
     expect(HeapViolation::ChunkList);
-    chunk->next = next;
-    auto* prev = chunk->prev;
-    chunk->prev = chunk;
+    chunk->link.next = next;
+    auto* prev = chunk->link.prev;
+    chunk->link.prev = chunk;
     expect(HeapViolation::ChunkList);
-    chunk->prev = prev;
+    chunk->link.prev = prev;
     Access::empty_count(heap) += 1;
     expect(HeapViolation::ChunkList);
     Access::empty_count(heap) -= 1;
