@@ -9,7 +9,6 @@
 
 #include <type_traits>
 
-#include "lib/array.h"
 #include "lib/check.h"
 
 namespace lib {
@@ -25,18 +24,6 @@ public:
 
     template <size_t N>
     constexpr Span(T (&array)[N]) : m_data(array), m_size(N)
-    {
-    }
-
-    template <typename U, size_t N>
-        requires std::is_convertible_v<U (*)[], T (*)[]>
-    constexpr Span(Array<U, N>& array) : m_data(array.data()), m_size(N)
-    {
-    }
-
-    template <typename U, size_t N>
-        requires std::is_convertible_v<const U (*)[], T (*)[]>
-    constexpr Span(const Array<U, N>& array) : m_data(array.data()), m_size(N)
     {
     }
 
@@ -85,10 +72,6 @@ private:
 
 template <typename T, size_t N>
 Span(T (&)[N]) -> Span<T>;
-template <typename T, size_t N>
-Span(Array<T, N>&) -> Span<T>;
-template <typename T, size_t N>
-Span(const Array<T, N>&) -> Span<const T>;
 
 // View any object's bytes, e.g. for checksums.
 template <typename T>

@@ -83,15 +83,4 @@ constexpr T align_up(T value, std::type_identity_t<T> alignment)
     return (value + alignment - 1) & ~(alignment - 1);
 }
 
-template <typename A, typename B>
-struct Pair {
-    A first;
-    B second;
-
-    friend constexpr bool operator==(const Pair&, const Pair&) = default;
-};
-
-template <typename A, typename B>
-Pair(A, B) -> Pair<A, B>;
-
 } // namespace lib

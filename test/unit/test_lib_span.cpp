@@ -39,14 +39,6 @@ TEST_CASE("lib::Span conversions", "[lib][span]")
     CHECK(cs.size() == 3);
     STATIC_REQUIRE(!std::is_convertible_v<lib::Span<const int>, lib::Span<int>>);
 
-    lib::Array<int, 4> arr{1, 2, 3, 4};
-    lib::Span<int> from_array = arr;
-    CHECK(from_array.size() == 4);
-    const lib::Array<int, 4>& carr = arr;
-    lib::Span<const int> from_const_array = carr;
-    CHECK(from_const_array.data() == arr.data());
-    STATIC_REQUIRE(!std::is_constructible_v<lib::Span<int>, const lib::Array<int, 4>&>);
-
     lib::Span deduced(raw);
     STATIC_REQUIRE(std::is_same_v<decltype(deduced), lib::Span<int>>);
 

@@ -95,16 +95,6 @@ TEST_CASE("lib alignment helpers", "[lib][utility]")
     }
 }
 
-TEST_CASE("lib::Pair", "[lib][utility]")
-{
-    lib::Pair p{1, 'a'};
-    STATIC_REQUIRE(std::is_same_v<decltype(p), lib::Pair<int, char>>);
-    CHECK(p.first == 1);
-    CHECK(p.second == 'a');
-    CHECK(p == lib::Pair<int, char>{1, 'a'});
-    CHECK_FALSE(p == lib::Pair<int, char>{1, 'b'});
-}
-
 TEST_CASE("PhysicalAddress and VirtualAddress", "[lib][types]")
 {
     constexpr PhysicalAddress pa(0x12345);
