@@ -280,10 +280,7 @@ inline lib::Expected<void*, BuddyError> BuddyAllocator::take(unsigned order)
     if (m_bytes_used > m_peak_used)
         m_peak_used = m_bytes_used;
     ++m_allocations;
-    void* block = node;
-    if (m_hooks.on_allocate != nullptr) [[unlikely]]
-        m_hooks.on_allocate(m_hooks.context, block, size);
-    return block;
+    return static_cast<void*>(node);
 }
 
 lib::Expected<void*, BuddyError> BuddyAllocator::allocate(size_t size)
@@ -352,8 +349,6 @@ BuddyError BuddyAllocator::classify_bad_pointer(uintptr_t addr) const
 inline void BuddyAllocator::release(uintptr_t offset, unsigned order)
 {
     const size_t size = block_size(order);
-    if (m_hooks.on_free != nullptr) [[unlikely]]
-        m_hooks.on_free(m_hooks.context, node_at(offset), size);
     m_alloc_order[offset >> m_min_shift] = 0;
     m_bytes_used -= size;
     ++m_frees;

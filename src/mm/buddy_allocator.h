@@ -140,17 +140,6 @@ struct BuddyCheckReport {
     bool has(BuddyViolation violation) const { return (kinds >> static_cast<unsigned>(violation)) & 1; }
 };
 
-// Debug hooks, for poisoning and red zones added by the kernel wrapper later.
-// on_allocate runs just before a block is handed out; on_free runs once a free
-// has been validated, before the allocator writes its free-list links. The
-// allocator itself writes only FreeNode links (the first kFreeNodeBytes of each
-// free block's head) into managed memory.
-struct BuddyDebugHooks {
-    void* context = nullptr;
-    void (*on_allocate)(void* context, void* block, size_t size) = nullptr;
-    void (*on_free)(void* context, void* block, size_t size) = nullptr;
-};
-
 class BuddyAllocator {
 public:
     static constexpr size_t kFreeNodeBytes = 2 * sizeof(void*);
@@ -220,9 +209,6 @@ public:
     // lies outside the region. Its report's walk totals stay 0.
     BuddyCheckReport check_local(const void* ptr) const;
 
-    // Hooks survive init(); pass a default BuddyDebugHooks{} to remove them.
-    void set_debug_hooks(const BuddyDebugHooks& hooks) { m_hooks = hooks; }
-
 private:
     friend struct BuddyAllocatorTestAccess; // lets unit tests corrupt state on purpose
 
@@ -286,8 +272,6 @@ private:
     uint64_t m_allocations = 0;
     uint64_t m_frees = 0;
     uint64_t m_failed_allocations = 0;
-
-    BuddyDebugHooks m_hooks;
 };
 
 } // namespace mm

@@ -5,7 +5,7 @@
 // bad pointers (foreign, interior, misaligned, double), and size queries. A shadow model holds the
 // live blocks and checks after every operation that:
 //   * a block is naturally aligned, inside the trimmed region, of the order its size asks for,
-//     and overlaps no other live block; the debug hooks see exactly that block;
+//     and overlaps no other live block;
 //   * an allocation fails only when no naturally aligned free run of that order exists;
 //   * every bad pointer is rejected with the error its position implies, changing nothing;
 //   * block contents (a per-block pattern) survive all other operations;
@@ -42,20 +42,6 @@ struct Block {
     size_t size;
     unsigned order;
     uint8_t fill;
-};
-
-struct HookLog {
-    uintptr_t block = 0;
-    size_t size = 0;
-    unsigned calls = 0;
-
-    static void record(void* context, void* block, size_t size)
-    {
-        auto* self = static_cast<HookLog*>(context);
-        self->block = reinterpret_cast<uintptr_t>(block);
-        self->size = size;
-        ++self->calls;
-    }
 };
 
 class Harness {
@@ -111,7 +97,6 @@ private:
             return false;
         }
         FUZZ_CHECK(init.has_value(), "init failed: %s", mm::to_string(init.error()));
-        m_buddy.set_debug_hooks({&m_hook, &HookLog::record, &HookLog::record});
 
         const uintptr_t lo = reinterpret_cast<uintptr_t>(region);
         m_begin = m_buddy.region_begin();
@@ -189,7 +174,6 @@ private:
             auto prev = std::prev(next);
             FUZZ_CHECK(prev->first + prev->second.size <= p, "block %#zx overlaps a live block", size_t(p));
         }
-        FUZZ_CHECK(m_hook.block == p && m_hook.size == bs, "on_allocate hook saw another block");
         auto queried = m_buddy.block_size_of(*result);
         FUZZ_CHECK(queried && *queried == bs, "block_size_of disagrees");
         ASAN_UNPOISON_MEMORY_REGION(*result, bs);
@@ -227,17 +211,15 @@ private:
             size_ok = order && *order == block.order;
         }
         const auto before = m_buddy.stats();
-        const unsigned hook_calls = m_hook.calls;
         auto result = sized ? m_buddy.free_sized(reinterpret_cast<void*>(p), size) : m_buddy.free(reinterpret_cast<void*>(p));
         if (!size_ok) {
             FUZZ_CHECK(!result && result.error() == BuddyError::SizeMismatch, "free_sized(%zu) of a %zu block: %s",
                        size, block.size, result ? "accepted" : mm::to_string(result.error()));
-            FUZZ_CHECK(m_buddy.stats() == before && m_hook.calls == hook_calls, "rejected free changed state");
+            FUZZ_CHECK(m_buddy.stats() == before, "rejected free changed state");
             verify_contents(p, block);
             return;
         }
         FUZZ_CHECK(result.has_value(), "free of live block %#zx: %s", size_t(p), mm::to_string(result.error()));
-        FUZZ_CHECK(m_hook.block == p && m_hook.size == block.size, "on_free hook saw another block");
         m_live.erase(it);
         m_used -= block.size;
         m_freed.push_back(p);
@@ -284,7 +266,6 @@ private:
         const BuddyError expected = expected_error(a);
         m_touched = a;
         const auto before = m_buddy.stats();
-        const unsigned hook_calls = m_hook.calls;
         auto* ptr = reinterpret_cast<void*>(a);
         lib::Expected<void, BuddyError> result;
         if (m_in.ConsumeBool())
@@ -294,7 +275,7 @@ private:
         FUZZ_CHECK(!result && result.error() == expected, "bad free of %#zx (region %#zx..%#zx): %s, expected %s",
                    size_t(a), size_t(m_begin), size_t(m_end), result ? "accepted" : mm::to_string(result.error()),
                    mm::to_string(expected));
-        FUZZ_CHECK(m_buddy.stats() == before && m_hook.calls == hook_calls, "rejected free changed state");
+        FUZZ_CHECK(m_buddy.stats() == before, "rejected free changed state");
         auto order = m_buddy.order_of(ptr);
         FUZZ_CHECK(!order && order.error() == expected, "order_of(%#zx) disagrees with free", size_t(a));
     }
@@ -392,7 +373,6 @@ private:
     unsigned m_serial = 0;
     uintptr_t m_touched = 0; // the block (or bad pointer) the last operation touched
     uint64_t m_initial_free[mm::kBuddyMaxOrders] = {};
-    HookLog m_hook;
 };
 
 } // namespace

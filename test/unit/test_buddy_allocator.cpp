@@ -20,7 +20,6 @@
 
 using mm::BuddyAllocator;
 using mm::BuddyCheckReport;
-using mm::BuddyDebugHooks;
 using mm::BuddyError;
 using mm::BuddyStats;
 using mm::BuddyViolation;
@@ -833,39 +832,6 @@ TEST_CASE("buddy: fragmentation index follows Linux __fragmentation_index", "[bu
             REQUIRE(a.unusable_free_index(k) == reference_unusable_index(buddyinfo(a), k));
         }
     }
-}
-
-TEST_CASE("buddy: debug hooks see every allocation and free", "[buddy]")
-{
-    struct Log {
-        std::vector<std::pair<void*, size_t>> allocated, freed;
-    } log;
-    Fixture f(64, 4096, 0, 64 * KiB);
-    BuddyAllocator& a = f.alloc;
-    BuddyDebugHooks hooks;
-    hooks.context = &log;
-    hooks.on_allocate = [](void* ctx, void* block, size_t size) {
-        static_cast<Log*>(ctx)->allocated.emplace_back(block, size);
-    };
-    hooks.on_free = [](void* ctx, void* block, size_t size) {
-        // Runs before the allocator writes its links: the block is still intact.
-        static_cast<Log*>(ctx)->freed.emplace_back(block, size);
-        std::memset(block, 0x6b, size);
-    };
-    a.set_debug_hooks(hooks);
-    void* p = *a.allocate(100);
-    void* q = *a.allocate_order(5);
-    REQUIRE(a.free(ptr_at(addr_of(p) + 1)).error() == BuddyError::InteriorPointer); // rejected: no hook call
-    REQUIRE(a.free(p).has_value());
-    REQUIRE(a.free_sized(q, 2048).has_value());
-    REQUIRE(log.allocated == std::vector<std::pair<void*, size_t>>{{p, 128}, {q, 2048}});
-    REQUIRE(log.freed == std::vector<std::pair<void*, size_t>>{{p, 128}, {q, 2048}});
-    REQUIRE(a.allocate(64 * KiB).error() == BuddyError::InvalidSize);
-    REQUIRE(log.allocated.size() == 2);
-    a.set_debug_hooks({});
-    REQUIRE(a.free(*a.allocate(64)).has_value());
-    REQUIRE(log.allocated.size() == 2);
-    REQUIRE_INVARIANTS(a);
 }
 
 // ---------------------------------------------------------------------------
