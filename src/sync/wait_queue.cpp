@@ -40,35 +40,17 @@ public:
     static void insert(WaitNode& node)
     {
         // From the back: deadlines are mostly added in increasing order. FIFO among equals.
-        WaitNode* after = s_tail;
+        WaitNode* after = s_list.back();
         while (after != nullptr && after->deadline > node.deadline)
-            after = after->timeout_prev;
-        node.timeout_prev = after;
-        node.timeout_next = after != nullptr ? after->timeout_next : s_head;
-        if (node.timeout_next != nullptr)
-            node.timeout_next->timeout_prev = &node;
-        else
-            s_tail = &node;
-        if (after != nullptr)
-            after->timeout_next = &node;
-        else
-            s_head = &node;
+            after = List::prev(*after);
+        s_list.insert_before(after != nullptr ? List::next(*after) : s_list.front(), node);
         node.in_timeout_list = true;
         publish_next_deadline();
     }
 
     static void remove(WaitNode& node)
     {
-        if (node.timeout_prev != nullptr)
-            node.timeout_prev->timeout_next = node.timeout_next;
-        else
-            s_head = node.timeout_next;
-        if (node.timeout_next != nullptr)
-            node.timeout_next->timeout_prev = node.timeout_prev;
-        else
-            s_tail = node.timeout_prev;
-        node.timeout_next = nullptr;
-        node.timeout_prev = nullptr;
+        s_list.remove(node);
         node.in_timeout_list = false;
         publish_next_deadline();
     }
@@ -93,8 +75,8 @@ public:
         const uint64_t now = kernel::time::ticks();
         if (now < s_next_deadline.load(std::memory_order_relaxed)) return;
         auto guard = s_lock.lock();
-        while (s_head != nullptr && s_head->deadline <= now) {
-            WaitNode* node = s_head;
+        while (s_list.front() != nullptr && s_list.front()->deadline <= now) {
+            WaitNode* node = s_list.front();
             remove(*node);
             // The waiter cannot leave before it has taken s_lock (cancel), so node and its
             // queue are alive here.
@@ -105,7 +87,7 @@ public:
 private:
     static void publish_next_deadline()
     {
-        s_next_deadline.store(s_head != nullptr ? s_head->deadline : kNoDeadline, std::memory_order_relaxed);
+        s_next_deadline.store(s_list.empty() ? kNoDeadline : s_list.front()->deadline, std::memory_order_relaxed);
     }
 
     // Once, from the first timed wait. Interrupts off, so no tick sees the listener installed
@@ -121,17 +103,17 @@ private:
         s_installed.store(true, std::memory_order_release);
     }
 
+    using List = lib::IntrusiveList<WaitNode, &WaitNode::timeout_link>;
+
     static constinit IrqSpinLock s_lock;
-    static WaitNode* s_head;
-    static WaitNode* s_tail;
+    static constinit List s_list; // sorted by deadline, FIFO among equals
     static constinit std::atomic<uint64_t> s_next_deadline;
     static constinit std::atomic<bool> s_installed;
     static kernel::time::TickCallback s_chained;
 };
 
 constinit IrqSpinLock TimeoutList::s_lock { "wait timeouts", kWaitTimeoutRank };
-WaitNode* TimeoutList::s_head = nullptr;
-WaitNode* TimeoutList::s_tail = nullptr;
+constinit TimeoutList::List TimeoutList::s_list;
 constinit std::atomic<uint64_t> TimeoutList::s_next_deadline { kNoDeadline };
 constinit std::atomic<bool> TimeoutList::s_installed { false };
 kernel::time::TickCallback TimeoutList::s_chained = nullptr;
@@ -140,38 +122,10 @@ kernel::time::TickCallback TimeoutList::s_chained = nullptr;
 
 // ---- The queue ----
 
-void WaitQueue::push_back(WaitNode& node)
-{
-    node.next = nullptr;
-    node.prev = m_tail;
-    if (m_tail != nullptr)
-        m_tail->next = &node;
-    else
-        m_head = &node;
-    m_tail = &node;
-    ++m_count;
-}
-
-void WaitQueue::remove(WaitNode& node)
-{
-    if (node.prev != nullptr)
-        node.prev->next = node.next;
-    else
-        m_head = node.next;
-    if (node.next != nullptr)
-        node.next->prev = node.prev;
-    else
-        m_tail = node.prev;
-    node.next = nullptr;
-    node.prev = nullptr;
-    --m_count;
-}
-
 sched::Thread* WaitQueue::wake_one_locked()
 {
-    WaitNode* node = m_head;
+    WaitNode* node = m_waiters.pop_front();
     if (node == nullptr) return nullptr;
-    remove(*node);
     sched::Thread* thread = node->thread;
     node->state = State::Woken;
     // Still under our lock: the waiter re-checks its state under it, so it cannot leave (and its
@@ -192,7 +146,7 @@ void WaitQueue::expire(WaitNode& node)
 {
     auto guard = m_lock.lock();
     if (node.state != State::Waiting) return; // a waker got there first; it unparks
-    remove(node);
+    m_waiters.remove(node);
     node.state = State::TimedOut;
     sched::unpark(node.thread);
 }
@@ -219,7 +173,7 @@ WaitResult WaitQueue::wait_core(TryFn try_now, void* try_context, AfterFn after_
             m_lock.release(state);
             return WaitResult::TimedOut;
         }
-        push_back(node);
+        m_waiters.push_back(node);
         m_lock.release(state);
     }
     // A deadline that passes in between is caught by the very next tick.
@@ -267,13 +221,13 @@ size_t WaitQueue::wake_all()
 bool WaitQueue::has_waiters() const
 {
     auto guard = m_lock.lock();
-    return m_head != nullptr;
+    return !m_waiters.empty();
 }
 
 size_t WaitQueue::waiter_count() const
 {
     auto guard = m_lock.lock();
-    return m_count;
+    return m_waiters.size();
 }
 
 } // namespace kernel::sync

@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/intrusive_list.h"
 #include "sync/irq_spinlock.h"
 
 namespace sched {
@@ -65,10 +66,8 @@ struct WaitNode {
 
     sched::Thread* thread = nullptr;
     WaitQueue* queue = nullptr;
-    WaitNode* next = nullptr; // the queue's FIFO (guarded by the queue's lock)
-    WaitNode* prev = nullptr;
-    WaitNode* timeout_next = nullptr; // the timeout list (guarded by its lock)
-    WaitNode* timeout_prev = nullptr;
+    lib::IntrusiveListNode<WaitNode> link;         // the queue's FIFO (guarded by the queue's lock)
+    lib::IntrusiveListNode<WaitNode> timeout_link; // the timeout list (guarded by its lock)
     uint64_t deadline = kNoDeadline;
     State state = State::Waiting; // guarded by the queue's lock
     bool in_timeout_list = false; // guarded by the timeout list's lock
@@ -87,9 +86,9 @@ public:
         sched::Thread* wake_one() { return m_queue.wake_one_locked(); }
         size_t wake_all() { return m_queue.wake_all_locked(); }
         // The thread wake_one() would wake, nullptr if nobody waits.
-        sched::Thread* front() const { return m_queue.m_head != nullptr ? m_queue.m_head->thread : nullptr; }
-        bool has_waiters() const { return m_queue.m_head != nullptr; }
-        size_t waiter_count() const { return m_queue.m_count; }
+        sched::Thread* front() const { return m_queue.m_waiters.empty() ? nullptr : m_queue.m_waiters.front()->thread; }
+        bool has_waiters() const { return !m_queue.m_waiters.empty(); }
+        size_t waiter_count() const { return m_queue.m_waiters.size(); }
 
     private:
         friend class WaitQueue;
@@ -167,17 +166,13 @@ private:
 
     WaitResult wait_core(TryFn try_now, void* try_context, AfterFn after_queued, void* after_context,
                          uint64_t deadline, const char* operation);
-    void push_back(detail::WaitNode& node);
-    void remove(detail::WaitNode& node);
     sched::Thread* wake_one_locked();
     size_t wake_all_locked();
     // Called by the tick (timeout list lock held): times `node` out unless a waker got there first.
     void expire(detail::WaitNode& node);
 
     mutable IrqSpinLock m_lock;
-    detail::WaitNode* m_head = nullptr;
-    detail::WaitNode* m_tail = nullptr;
-    size_t m_count = 0;
+    lib::IntrusiveList<detail::WaitNode, &detail::WaitNode::link> m_waiters; // FIFO: the longest waiter first
 };
 
 } // namespace kernel::sync
