@@ -70,8 +70,8 @@ public:
     private:
         Element* m_element = nullptr;
     };
-    using iterator = Iterator<false>;
-    using const_iterator = Iterator<true>;
+    using MutableIterator = Iterator<false>;
+    using ConstIterator = Iterator<true>;
 
     constexpr IntrusiveList() = default;
     // A copy would share the elements' nodes with the original.
@@ -88,10 +88,10 @@ public:
     static T* prev(const T& element) { return (element.*Member).prev; }
 
     // Iteration, front to back. Removing the current element invalidates its iterator: advance first.
-    iterator begin() { return iterator(m_head); }
-    iterator end() { return iterator(); }
-    const_iterator begin() const { return const_iterator(m_head); }
-    const_iterator end() const { return const_iterator(); }
+    MutableIterator begin() { return MutableIterator(m_head); }
+    MutableIterator end() { return MutableIterator(); }
+    ConstIterator begin() const { return ConstIterator(m_head); }
+    ConstIterator end() const { return ConstIterator(); }
 
     // The ends get their own code (no `position` to look at): they sit on hot paths.
     void push_back(T& element)

@@ -72,8 +72,8 @@ TEST_CASE("lib::IntrusiveList: layout and type properties", "[lib][intrusive_lis
     STATIC_REQUIRE(std::is_trivially_copyable_v<lib::IntrusiveListNode<Item>>);
     STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<List>);
     STATIC_REQUIRE_FALSE(std::is_copy_assignable_v<List>);
-    STATIC_REQUIRE(std::is_convertible_v<List::iterator, List::const_iterator>);
-    STATIC_REQUIRE_FALSE(std::is_convertible_v<List::const_iterator, List::iterator>);
+    STATIC_REQUIRE(std::is_convertible_v<List::MutableIterator, List::ConstIterator>);
+    STATIC_REQUIRE_FALSE(std::is_convertible_v<List::ConstIterator, List::MutableIterator>);
     // constinit-able (the wait queues' timeout list is a static).
     static constinit List s_list;
     CHECK(s_list.empty());
@@ -209,9 +209,9 @@ TEST_CASE("lib::IntrusiveList: iteration", "[lib][intrusive_list]")
         CHECK(it->value == 20);
         ++it;
         CHECK(it->value == 30);
-        List::const_iterator cit = it;
+        List::ConstIterator cit = it;
         CHECK(cit->value == 30);
-        CHECK(cit == List::const_iterator(&items[2]));
+        CHECK(cit == List::ConstIterator(&items[2]));
         size_t n = 0;
         for (auto i = list.begin(); i != list.end(); ++i) ++n;
         CHECK(n == 5);
