@@ -7,7 +7,7 @@ CMAKE      ?= cmake
 CTEST      ?= ctest
 GENERATOR  ?= Ninja
 
-.PHONY: all deps configure build iso qemu run run-uefi debug test test-full test-asan fuzz fuzzers toolchain clean distclean bench
+.PHONY: all deps configure build iso qemu run run-uefi run-test debug test test-full test-asan fuzz fuzzers toolchain clean distclean bench
 
 all: build
 
@@ -37,6 +37,10 @@ qemu run: iso
 
 run-uefi: FIRMWARE = uefi
 run-uefi: run
+
+# The test image (ktests, stress, workloads, faults) booted to Eldarin: `spawn`, `kill`, `ktest`.
+run-test: iso
+	scripts/qemu.sh --iso $(BUILD)/aethelos-test-shell.iso --firmware $(FIRMWARE) --memory $(MEMORY) $(if $(SERIAL_LOG),--serial-log $(SERIAL_LOG))
 
 debug: iso
 	@sed -e 's|@ELF@|$(abspath $(BUILD))/kernel/aethelos.elf|' scripts/aethelos.gdb.in > $(BUILD)/aethelos.gdb

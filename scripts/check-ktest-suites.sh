@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# Checks that every KTEST(suite, name) in src/kernel/ktests/<x>_ktest.cpp uses suite <x>, so
+# Checks that every KTEST(suite, name) in a <subsystem>/ktests/<x>_ktest.cpp uses suite <x>, so
 # that `ktest=<x>.*` runs exactly the cases of <x>_ktest.cpp and no file's cases hide under
 # another name.
-#   scripts/check-ktest-suites.sh [ktests-dir]     (default: src/kernel/ktests beside this script)
+#   scripts/check-ktest-suites.sh [source-dir]     (default: src beside this script; every ktests/
+#                                                   folder below it is read)
 # Exit 0 when all match; 1 naming each mismatch as file:line; 2 on a usage error.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-dir=${1:-$here/src/kernel/ktests}
+dir=${1:-$here/src}
 [ -d "$dir" ] || { echo "check-ktest-suites: '$dir' is not a directory" >&2; exit 2; }
 
 bad=0
 files=0
 cases=0
-for file in "$dir"/*_ktest.cpp; do
+while IFS= read -r file; do
     [ -e "$file" ] || continue
     files=$((files + 1))
     stem=$(basename "$file" _ktest.cpp)
@@ -34,7 +35,7 @@ for file in "$dir"/*_ktest.cpp; do
                   else s = "?"
                   print FNR ":" s
               }' "$file")
-done
+done < <(find "$dir" -path '*/ktests/*_ktest.cpp' | sort)
 
 if [ "$files" -eq 0 ] || [ "$cases" -eq 0 ]; then
     # A check that looks at nothing would pass forever; a moved directory must fail it.

@@ -6,11 +6,13 @@
 The rooms, bottom to top (docs/architecture.md draws them):
 
     lib -> arch interface -> sync primitives -> mm -> sched -> blocking primitives
-        -> drivers -> kernel (boot flow, shell, ktests)
+        -> drivers -> kernel (boot flow, shell) -> diag (ktests, stress, workloads, faults)
 
 A file may include headers of its own room and of the rooms that ROOM_MAY_USE names for it.
 arch/x86_64 is the platform: it implements the arch interface and may use the generic rooms
-below the scheduler's callers; only drivers and kernel may reach into it.
+below the scheduler's callers; only drivers and kernel may reach into it. diag is src/diag and
+every subsystem's ktests/ folder: it is linked only into the test image, and the kernel reaches it
+only through kernel/diagnostics.h.
 
 Edges that are wrong today and not yet untangled are listed, one `file -> header` per line,
 in the known-edges file. The check fails on any wrong edge that is not listed (a new one), and
@@ -22,7 +24,7 @@ import os
 import re
 import sys
 
-ROOMS = ["lib", "arch", "arch/x86_64", "sync", "mm", "sched", "blocking", "drivers", "kernel"]
+ROOMS = ["lib", "arch", "arch/x86_64", "sync", "mm", "sched", "blocking", "drivers", "kernel", "diag"]
 
 # Which other rooms each room may include from.
 ROOM_MAY_USE = {
@@ -37,6 +39,7 @@ ROOM_MAY_USE = {
     "blocking": {"lib", "arch", "sync", "mm", "sched"},
     "drivers": {"lib", "arch", "arch/x86_64", "sync", "mm", "sched", "blocking"},
     "kernel": {"lib", "arch", "arch/x86_64", "sync", "mm", "sched", "blocking", "drivers"},
+    "diag": {"lib", "arch", "arch/x86_64", "sync", "mm", "sched", "blocking", "drivers", "kernel"},
 }
 
 # The blocking primitives still live in sync/ beside the spinlocks they are built above.
@@ -48,6 +51,8 @@ INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 def room_of(path):
     """The room of a path relative to src/, or None for a file outside every room."""
     parts = path.split("/")
+    if parts[0] == "diag" or "ktests" in parts[:-1]:
+        return "diag"
     if parts[0] == "arch":
         if len(parts) > 2 and parts[1] in ("x86_64", "host"):
             return "arch/" + parts[1]

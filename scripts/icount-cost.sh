@@ -3,7 +3,7 @@
 # TCG with `-icount shift=0`, where the guest TSC advances exactly once per executed instruction,
 # several times, and checks that every run prints identical "<name>:" lines.
 #
-#   scripts/icount-cost.sh <name> <ktest-glob> [--release] [--elf build/kernel/aethelos.elf]
+#   scripts/icount-cost.sh <name> <ktest-glob> [--release] [--elf build/kernel/aethelos-test.elf]
 #                          [--runs 2] [--memory 256M]
 #
 # By default it measures the kernel of the main build (a Debug build: UBSan and the debug checks).
@@ -13,7 +13,7 @@
 set -euo pipefail
 name=$1; filter=$2; shift 2
 here=$(cd "$(dirname "$0")/.." && pwd)
-elf="$here/build/kernel/aethelos.elf"; runs=2; memory=256M; release=0
+elf="$here/build/kernel/aethelos-test.elf"; runs=2; memory=256M; release=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --release) release=1; shift ;;
@@ -30,7 +30,7 @@ if [ "$release" = 1 ]; then
   cmake -S "$here/src" -B "$rel" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$here/cmake/toolchain-x86_64-elf.cmake" \
         -DAETHELOS_TOOLCHAIN_PREFIX="$prefix" -DCMAKE_BUILD_TYPE=Release -DAETHELOS_OUTPUT_DIR="$rel" >/dev/null
   cmake --build "$rel" --target aethelos >/dev/null
-  elf="$rel/aethelos.elf"
+  elf="$rel/aethelos-test.elf"
 fi
 [ -f "$elf" ] || { echo "$name: kernel '$elf' not found (run: cmake --build build)" >&2; exit 1; }
 

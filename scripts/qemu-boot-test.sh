@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Boots a kernel ELF with a given command line from a temporary ISO and judges the run like the
 # ktest ISO (scripts/qemu-test.sh); used by ctest for boots the prebuilt ISOs do not cover.
-#   scripts/qemu-boot-test.sh --elf build/kernel/aethelos.elf --cmdline "ktest=sched.*" [--plain-entry]
+#   scripts/qemu-boot-test.sh --elf build/kernel/aethelos-test.elf --cmdline "ktest=sched.*" [--plain-entry]
 #                             [any scripts/qemu-test.sh option but --iso]
 # --plain-entry boots from a hand-written GRUB entry holding only the `multiboot2` line
 # (scripts/make-boot-iso.sh): the kernel must not depend on our grub.cfg.

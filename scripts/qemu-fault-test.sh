@@ -3,7 +3,7 @@
 # caught with its specific report and that the Heartwood halted cleanly: the panic report is
 # complete, there is no nested panic, and QEMU left through isa-debug-exit with the panic code
 # (37) -- not a triple fault/reset (-no-reboot makes that exit 0), a hang, or "NOT detected" (35).
-#   scripts/qemu-fault-test.sh --elf <aethelos.elf> --fault <name> [--log <serial.log>]
+#   scripts/qemu-fault-test.sh --elf <aethelos-test.elf> --fault <name> [--log <serial.log>]
 #                              [--firmware bios|uefi] [--cpu qemu64] [--timeout 60]
 #   scripts/qemu-fault-test.sh --list        the faults and the report each must produce
 set -uo pipefail

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Types commands into the Eldarin shell over the serial line and checks the replies.
 #   scripts/qemu-shell-test.sh --iso build/aethelos.iso --log build/logs/shell-bios.log
-#                              [--firmware bios|uefi] [--timeout 60] [--scenario full|shutdown|paste] [--machine q35]
+#                              [--firmware bios|uefi] [--timeout 60] [--scenario full|shutdown|paste|run-image]
+#                              [--machine q35]
 #                              [--clock icount|real] [--shift N] [--sleep on|off] [-- extra qemu args]
 # QEMU runs headless with the serial port on stdio; a small python3 driver waits for each
 # `aethel> ` prompt, types one command (a few ms per byte, like a person, so the 16-byte UART
@@ -11,7 +12,10 @@
 # status 0 within 15 s of `shutdown` (ACPI S5 works). Scenario `paste` writes a 1000-byte
 # `echo` line and Enter in one go (far more than the 256-byte input ring and the 256-character
 # line): the line must run with exactly its first 256 characters, one bell (BEL) per character
-# past them, and the next command typed must run normally. Exit 0 when every check passed.
+# past them, and the next command typed must run normally. Scenario `run-image` is for the image
+# `make run` boots, which carries no diagnostics: `ktest`, `spawn` and `kill` of a thread must say
+# so plainly, and the shell must carry on. `full` needs the test image (aethelos-test-shell.iso),
+# since it spawns workloads and runs ktests. Exit 0 when every check passed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 # The guest's clock (scripts/qemu-clock-args.sh): virtual, from the instruction count; idle time
@@ -32,7 +36,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$iso" ] && [ -n "$log" ] || { echo "usage: $0 --iso <iso> --log <serial.log> [--firmware bios|uefi] [--timeout s] [--scenario full|shutdown|paste] [--machine q35|pc|...] [-- qemu args]" >&2; exit 2; }
-case "$scenario" in full|shutdown|paste) ;; *) echo "qemu-shell-test.sh: scenario must be full, shutdown or paste" >&2; exit 2 ;; esac
+case "$scenario" in full|shutdown|paste|run-image) ;; *) echo "qemu-shell-test.sh: scenario must be full, shutdown, paste or run-image" >&2; exit 2 ;; esac
 [ -f "$iso" ] || { echo "qemu-shell-test.sh: $iso not found" >&2; exit 1; }
 mkdir -p "$(dirname "$log")"
 
@@ -118,6 +122,21 @@ try:
         raise SystemExit
     if scenario == "paste":
         paste()
+        raise SystemExit
+    if scenario == "run-image":
+        absent = r"this image carries no diagnostics \(ktests, stress, workloads, faults\); they are in aethelos-test\.elf"
+        run("help", [r"^  ktest ", r"^  spawn ", r"^  kill "])
+        run("ktest", [r"^ktest: " + absent], [r"passed"])
+        run("ktest boot.*", [r"^ktest: " + absent], [r"passed"])
+        run("spawn hog 2 low 1", [r"^spawn: " + absent], [r"spawned"])
+        ids = thread_ids(run("threads", [r"eldarin"]))
+        run("kill %d" % ids.get("eldarin", 0), [r"is this shell; Eldarin will not silence itself"])
+        others = [n for n in ids if n not in ("heartwood", "idle", "eldarin")]
+        if others:
+            run("kill %d" % ids[others[0]], [r"is not a workload; only threads started by spawn can be stopped, "
+                                             r"and " + absent])
+        run("echo still-here", [r"^still-here\r?$"])
+        shutdown()
         raise SystemExit
     run("help", [r"^  help ", r"^  threads \(ps\) ", r"^  mem ", r"^  nice ", r"^  reboot ", r"^  kill ", r"^  top ",
                  r"^  shutdown "])

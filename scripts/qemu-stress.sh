@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Boots the kernel with `stress=<seconds>` under QEMU and judges it like the ktests; used by ctest.
-#   scripts/qemu-stress.sh [--elf build/kernel/aethelos.elf] [--seconds 20] [--firmware bios|uefi]
+#   scripts/qemu-stress.sh [--elf build/kernel/aethelos-test.elf] [--seconds 20] [--firmware bios|uefi]
 #                          [--log <serial.log>] [--timeout <s>] [--hz 1000]
 #                          [--clock icount|real] [--shift N] [--sleep on|off] [--singlestep]
 # The clock options go to scripts/qemu-clock-args.sh: by default the guest's clock is virtual,
@@ -10,7 +10,7 @@
 # code; the stress run prints "stress: PASS ..." or "stress: FAIL <reason>" before that summary.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-elf="$here/build/kernel/aethelos.elf"; seconds=20; firmware=bios; log=""; timeout_s=""; hz=1000; clock_opts=()
+elf="$here/build/kernel/aethelos-test.elf"; seconds=20; firmware=bios; log=""; timeout_s=""; hz=1000; clock_opts=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --elf) elf=$2; shift 2 ;;

@@ -1,6 +1,6 @@
 #include "kernel/cmdline.h"
 
-#include "kernel/fault_inject.h"
+#include "kernel/fault_names.h"
 #include "lib/format.h"
 
 namespace kernel {
@@ -96,7 +96,7 @@ void apply_word(CmdlineResult& result, lib::StringView word)
     if (name == "fault") {
         if (!fault::is_known(value)) {
             // Listing every name would not fit one diagnostic; the header lists them.
-            diagnose(result, "cmdline: fault={:.40} is not a known fault (see kernel/fault_inject.h); ignored",
+            diagnose(result, "cmdline: fault={:.40} is not a known fault (see kernel/fault_names.h); ignored",
                      value);
             return;
         }

@@ -6,7 +6,7 @@
 //   ktest / ktest=<glob>                run the in-kernel tests (optionally only matching ones)
 //   stress=<1..86400>                   stress run length in seconds (default 0: off)
 //   fault=<name>                        provoke a deliberate fault after boot, in test mode
-//                                       (names in kernel/fault_inject.h)
+//                                       (names in kernel/fault_names.h)
 //
 // A bad word never stops the boot: it is reported in the result's diagnostics
 // and the option keeps its default (or the last good value given for it).

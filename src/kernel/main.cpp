@@ -9,14 +9,12 @@
 #include "drivers/input.h"
 #include "kernel/boot_info.h"
 #include "kernel/cmdline.h"
-#include "kernel/fault_inject.h"
-#include "kernel/ktest.h"
+#include "kernel/diagnostics.h"
 #include "kernel/multiboot2.h"
 #include "kernel/panic.h"
 #include "kernel/runtime.h"
 #include "kernel/shell/shell_kernel.h"
 #include "kernel/stats.h"
-#include "kernel/stress.h"
 #include "kernel/test_mode.h"
 #include "kernel/time.h"
 #include "lib/log.h"
@@ -78,12 +76,30 @@ void apply_command_line()
     g_test_mode = g_options.ktest || g_options.fault[0] != '\0';
 }
 
+// A test option on the image without diagnostics: say so and fail the run, rather than boot to a
+// shell that a test harness would wait on in vain.
+[[noreturn]] void exit_without_diagnostics(const char* option)
+{
+    lib::log::error("{}: {}", option, diag::kAbsent);
+    arch::qemu_exit(kExitFail);
+}
+
 // `fault=<name>`: the fault must end in a panic; getting back here means it went unnoticed.
 [[noreturn]] void provoke_fault_and_exit(const char* name)
 {
-    fault::provoke(name);
+    const diag::Hooks* hooks = diag::hooks();
+    if (hooks == nullptr) exit_without_diagnostics("fault");
+    hooks->provoke_fault(name);
     lib::log::error("fault: '{}' was NOT detected; the Heartwood carried on", name);
     arch::qemu_exit(kExitFail);
+}
+
+[[noreturn]] void run_stress_and_exit(uint32_t seconds)
+{
+    const diag::Hooks* hooks = diag::hooks();
+    if (hooks == nullptr) exit_without_diagnostics("stress");
+    hooks->run_stress_and_exit(seconds);
+    arch::qemu_exit(kExitFail); // not reached: the stress run ends QEMU itself
 }
 
 void print_welcome()
@@ -118,8 +134,10 @@ MemoryFootprint memory_footprint()
 
 [[noreturn]] void run_ktests_and_exit()
 {
+    const diag::Hooks* hooks = diag::hooks();
+    if (hooks == nullptr) exit_without_diagnostics("ktest");
     const MemoryFootprint before = memory_footprint();
-    const auto summary = ktest::run_all(g_options.ktest_filter);
+    const diag::KtestSummary summary = hooks->run_ktests(g_options.ktest_filter);
     const MemoryFootprint after = memory_footprint();
     // The whole run is one more test: every byte the cases took must have come back.
     const bool leak_free = before.heap_bytes_used == after.heap_bytes_used &&
@@ -162,7 +180,7 @@ extern "C" [[noreturn]] void kernel_main(uint32_t multiboot_magic, uint64_t mult
     print_welcome();
 
     if (g_options.fault[0] != '\0') provoke_fault_and_exit(g_options.fault);
-    if (g_options.stress_seconds > 0) stress::run_and_exit(g_options.stress_seconds);
+    if (g_options.stress_seconds > 0) run_stress_and_exit(g_options.stress_seconds);
     if (g_options.ktest) run_ktests_and_exit();
     // The Eldarin shell takes the serial line (it never ends, so it is not joined). The Heartwood
     // parks for good, waking only to run `ktest` for the shell on this large boot stack.

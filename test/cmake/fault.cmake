@@ -10,7 +10,7 @@ if(NOT CMAKE_BUILD_TYPE STREQUAL "Release")
 endif()
 foreach(fault ${FAULTS})
   add_test(NAME qemu:fault-${fault}
-    COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-fault-test.sh --elf ${CMAKE_BINARY_DIR}/kernel/aethelos.elf
+    COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-fault-test.sh --elf ${CMAKE_BINARY_DIR}/kernel/aethelos-test.elf
             --fault ${fault} --firmware bios --log ${CMAKE_BINARY_DIR}/logs/fault-${fault}.log --timeout 60)
   set_tests_properties(qemu:fault-${fault} PROPERTIES LABELS qemu TIMEOUT 90)
 endforeach()

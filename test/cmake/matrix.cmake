@@ -36,6 +36,6 @@ endforeach()
 
 # The soak: the stress load for 10 minutes (qemu:stress-bios runs it for 60 s in `make test`).
 add_test(NAME qemu:soak-bios
-  COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-stress.sh --elf ${CMAKE_BINARY_DIR}/kernel/aethelos.elf
+  COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-stress.sh --elf ${CMAKE_BINARY_DIR}/kernel/aethelos-test.elf
           --seconds 600 --firmware bios --log ${CMAKE_BINARY_DIR}/logs/soak-bios.log --timeout 1860)
 set_tests_properties(qemu:soak-bios PROPERTIES LABELS "qemu;full" TIMEOUT 1900)

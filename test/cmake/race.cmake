@@ -10,7 +10,7 @@
 # suite at three shifts and the 60 s stress run at two (a 60 s run single-stepped takes about 10
 # minutes).
 add_test(NAME qemu:race-ktest-loom-shift4
-  COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-boot-test.sh --elf ${CMAKE_BINARY_DIR}/kernel/aethelos.elf
+  COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-boot-test.sh --elf ${CMAKE_BINARY_DIR}/kernel/aethelos-test.elf
           --cmdline "ktest=s* log=info" --firmware bios --singlestep --shift 4
           --log ${CMAKE_BINARY_DIR}/logs/race-ktest-loom-shift4.log --timeout 300)
 set_tests_properties(qemu:race-ktest-loom-shift4 PROPERTIES LABELS "qemu;race" TIMEOUT 330)
@@ -25,7 +25,7 @@ endforeach()
 # slower, its Idle churners make no progress within the 5 s window.
 foreach(shift 4 5)
   add_test(NAME qemu:race-stress-shift${shift}
-    COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-stress.sh --elf ${CMAKE_BINARY_DIR}/kernel/aethelos.elf
+    COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-stress.sh --elf ${CMAKE_BINARY_DIR}/kernel/aethelos-test.elf
             --seconds 60 --firmware bios --singlestep --shift ${shift}
             --log ${CMAKE_BINARY_DIR}/logs/race-stress-shift${shift}.log --timeout 3000)
   set_tests_properties(qemu:race-stress-shift${shift} PROPERTIES LABELS "qemu;race;full" TIMEOUT 3060)

@@ -33,7 +33,7 @@ add_test(NAME qemu:screen-bios-framebuffer
           --log ${CMAKE_BINARY_DIR}/logs/screen-bios-framebuffer.log --timeout 150)
 set_tests_properties(qemu:screen-bios-framebuffer PROPERTIES LABELS qemu TIMEOUT 165)
 add_test(NAME qemu:ktest-bios-framebuffer
-  COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-boot-test.sh --elf ${CMAKE_BINARY_DIR}/kernel/aethelos.elf
+  COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-boot-test.sh --elf ${CMAKE_BINARY_DIR}/kernel/aethelos-test.elf
           --plain-entry --cmdline "ktest log=info" --firmware bios
           --log ${CMAKE_BINARY_DIR}/logs/ktest-bios-framebuffer.log --timeout 300)
 set_tests_properties(qemu:ktest-bios-framebuffer PROPERTIES LABELS qemu TIMEOUT 330)

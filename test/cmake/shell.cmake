@@ -1,7 +1,8 @@
 # The Eldarin shell driven over the serial line: commands typed, replies checked, ending with
-# `shutdown` (QEMU must exit by itself with status 0). About 15 s on an idle machine.
+# `shutdown` (QEMU must exit by itself with status 0). About 15 s on an idle machine. It spawns
+# workloads and runs ktests, so it boots the test image to the shell (aethelos-test-shell.iso).
 add_test(NAME qemu:shell-bios
-  COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-shell-test.sh --iso ${CMAKE_BINARY_DIR}/aethelos.iso
+  COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-shell-test.sh --iso ${CMAKE_BINARY_DIR}/aethelos-test-shell.iso
           --firmware bios --log ${CMAKE_BINARY_DIR}/logs/shell-bios.log --timeout 240)
 set_tests_properties(qemu:shell-bios PROPERTIES LABELS qemu TIMEOUT 260)
 
@@ -15,6 +16,12 @@ foreach(fw bios uefi)
             --firmware ${fw} --scenario paste --log ${CMAKE_BINARY_DIR}/logs/shell-paste-${fw}.log --timeout 180)
   set_tests_properties(qemu:shell-paste-${fw} PROPERTIES LABELS qemu TIMEOUT 200)
 endforeach()
+
+# The image `make run` boots has no diagnostics: its shell says so for ktest, spawn and kill.
+add_test(NAME qemu:shell-run-image
+  COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-shell-test.sh --iso ${CMAKE_BINARY_DIR}/aethelos.iso
+          --firmware bios --scenario run-image --log ${CMAKE_BINARY_DIR}/logs/shell-run-image.log --timeout 120)
+set_tests_properties(qemu:shell-run-image PROPERTIES LABELS qemu TIMEOUT 140)
 
 # `shutdown` alone (ACPI S5 from the tables GRUB passes on) under SeaBIOS and OVMF.
 foreach(fw bios uefi)
@@ -47,6 +54,6 @@ set_tests_properties(script:plot-memory PROPERTIES LABELS script TIMEOUT 30)
 
 # The whole shell scenario under OVMF too (slower boot): only in `make test-full`.
 add_test(NAME qemu:shell-uefi
-  COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-shell-test.sh --iso ${CMAKE_BINARY_DIR}/aethelos.iso
+  COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-shell-test.sh --iso ${CMAKE_BINARY_DIR}/aethelos-test-shell.iso
           --firmware uefi --log ${CMAKE_BINARY_DIR}/logs/shell-uefi.log --timeout 150)
 set_tests_properties(qemu:shell-uefi PROPERTIES LABELS "qemu;full" TIMEOUT 170)

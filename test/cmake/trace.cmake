@@ -10,6 +10,6 @@ set_tests_properties(tools:trace-scripts PROPERTIES LABELS host TIMEOUT 60)
 # Eldarin's `trace start/stop/dump` and `preempt` driven over the serial line; the dumps are pulled
 # out with scripts/trace-extract and checked (< 60 s).
 add_test(NAME qemu:trace-bios
-  COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-trace-test.sh --iso ${CMAKE_BINARY_DIR}/aethelos.iso
+  COMMAND ${CMAKE_SOURCE_DIR}/scripts/qemu-trace-test.sh --iso ${CMAKE_BINARY_DIR}/aethelos-test-shell.iso
           --log ${CMAKE_BINARY_DIR}/logs/trace-bios.log --timeout 150)
 set_tests_properties(qemu:trace-bios PROPERTIES LABELS qemu TIMEOUT 165)

@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "kernel/cmdline.h"
-#include "kernel/fault_inject.h"
+#include "kernel/fault_names.h"
 #include "support/fuzz_check.h"
 
 namespace {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "kernel/cmdline.h"
-#include "kernel/fault_inject.h"
+#include "kernel/fault_names.h"
 
 using kernel::CmdlineResult;
 using lib::log::Level;
@@ -227,11 +227,11 @@ TEST_CASE("cmdline: fault", "[cmdline]")
     const CmdlineResult bad = parse("fault=stack_overflow fault=melt fault");
     CHECK(std::string(bad.options.fault) == "stack_overflow");
     CHECK(diagnostics(bad) == std::vector<std::string>{
-                                  "cmdline: fault=melt is not a known fault (see kernel/fault_inject.h); ignored",
-                                  "cmdline: fault= is not a known fault (see kernel/fault_inject.h); ignored",
+                                  "cmdline: fault=melt is not a known fault (see kernel/fault_names.h); ignored",
+                                  "cmdline: fault= is not a known fault (see kernel/fault_names.h); ignored",
                               });
     // Names are exact: no prefixes, no case folding.
-    require_one(parse("fault=stack"), "cmdline: fault=stack is not a known fault (see kernel/fault_inject.h); ignored");
+    require_one(parse("fault=stack"), "cmdline: fault=stack is not a known fault (see kernel/fault_names.h); ignored");
     require_one(parse("fault=NULL_DEREF"),
-                "cmdline: fault=NULL_DEREF is not a known fault (see kernel/fault_inject.h); ignored");
+                "cmdline: fault=NULL_DEREF is not a known fault (see kernel/fault_names.h); ignored");
 }

@@ -2,7 +2,7 @@
 // that the parsers behave the same freestanding as they do in the host tests.
 #include "kernel/boot_info.h"
 #include "kernel/cmdline.h"
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 #include "kernel/test_mode.h"
 #include "kernel/multiboot2.h"
 

@@ -3,7 +3,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/memory_layout.h"
 #include "arch/x86_64/paging.h"
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 #include "kernel/runtime.h"
 #include "kernel/symbols.h"
 

@@ -2,13 +2,13 @@
 // a test: a fault probe (kernel/panic.h) stands in for the halt, keeps the report's text and
 // resumes here, and each case then checks that the state is still consistent (interrupts and
 // preemption as before, no spinlock held, the heap's invariants, the heap still serving).
-// Faults that must halt run one per boot instead (kernel/fault_inject.h, scripts/qemu-fault-test.sh).
+// Faults that must halt run one per boot instead (diag/fault_inject.h, scripts/qemu-fault-test.sh).
 #include <initializer_list>
 #include <limits.h>
 
 #include "arch/cpu.h"
 #include "arch/x86_64/interrupts.h"
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 #include "kernel/panic.h"
 #include "lib/string.h"
 #include "mm/kmalloc.h"

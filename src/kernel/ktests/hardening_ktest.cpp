@@ -10,7 +10,7 @@
 #include "arch/x86_64/memory_layout.h"
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/thread_arch.h"
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 #include "kernel/panic.h"
 #include "lib/log.h"
 #include "lib/string.h"

@@ -5,7 +5,7 @@
 #include <atomic>
 
 #include "arch/cpu.h"
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 #include "kernel/stats.h"
 #include "kernel/time.h"
 #include "sched/scheduler.h"

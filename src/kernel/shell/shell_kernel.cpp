@@ -7,14 +7,13 @@
 #include "drivers/console.h"
 #include "drivers/input.h"
 #include "kernel/acpi.h"
-#include "kernel/ktest.h"
+#include "kernel/diagnostics.h"
 #include "kernel/panic.h"
 #include "kernel/shell/command_table.h"
 #include "kernel/shell/eldarin.h"
 #include "kernel/shell/shell_commands.h"
 #include "kernel/stats.h"
 #include "kernel/time.h"
-#include "kernel/workloads.h"
 #include "lib/log.h"
 #include "mm/frames.h"
 #include "mm/kmalloc.h"
@@ -25,13 +24,6 @@
 
 namespace kernel::shell {
 
-namespace {
-
-// Large results live in static storage: the shell thread's stack is 16 KiB and only the shell
-// thread uses these.
-stats::Snapshot g_snapshot;
-mm::HeapStats g_heap_stats;
-
 bool parse_number(lib::StringView text, uint64_t max, uint64_t& out)
 {
     auto value = lib::parse_u64(text);
@@ -39,6 +31,8 @@ bool parse_number(lib::StringView text, uint64_t max, uint64_t& out)
     out = *value;
     return true;
 }
+
+namespace {
 
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -50,6 +44,8 @@ bool equals_ignore_case(lib::StringView a, const char* b)
         if (lower(a[i]) != lower(bv[i])) return false;
     return true;
 }
+
+} // namespace
 
 // "high", "High", or its number 0..4 (0 = Critical).
 bool parse_priority(lib::StringView text, sched::Priority& out)
@@ -66,6 +62,14 @@ bool parse_priority(lib::StringView text, sched::Priority& out)
     out = static_cast<sched::Priority>(number);
     return true;
 }
+
+
+namespace {
+
+// Large results live in static storage: the shell thread's stack is 16 KiB and only the shell
+// thread uses these.
+stats::Snapshot g_snapshot;
+mm::HeapStats g_heap_stats;
 
 CommandStatus cmd_help(const Args& args, lib::FormatSink& out);
 
@@ -269,41 +273,12 @@ CommandStatus cmd_quantum(const Args& args, lib::FormatSink& out)
     return CommandStatus::Ok;
 }
 
-// `spawn <workload> [count] [priority] [seconds]`: detached threads that exit after `seconds`.
+// `spawn` starts workloads, which are diagnostics: the test image carries them (diag/).
 CommandStatus cmd_spawn(const Args& args, lib::FormatSink& out)
 {
-    if (args.count() < 2 || args.count() > 5) return CommandStatus::Usage;
-    workloads::Kind kind = workloads::Kind::Hog;
-    if (!workloads::parse_kind(args[1], kind)) {
-        lib::format_to(out, "spawn: unknown workload '{}' (hog, churn, sleeper, contend)\n", args[1]);
-        return CommandStatus::Usage;
-    }
-    uint64_t count = 1;
-    sched::Priority priority = sched::Priority::Normal;
-    uint64_t seconds = 10;
-    if (args.count() > 2 && (!parse_number(args[2], workloads::kMaxSpawnCount, count) || count == 0))
-        return CommandStatus::Usage;
-    if (args.count() > 3 && !parse_priority(args[3], priority)) return CommandStatus::Usage;
-    // Critical outranks the shell: a Critical hog would leave nobody able to type `kill`.
-    if (priority == sched::Priority::Critical) {
-        lib::format_to(out, "spawn: critical is kept for the Heartwood's own threads; a critical workload would "
-                            "silence Eldarin (use high or below)\n");
-        return CommandStatus::Failed;
-    }
-    if (args.count() > 4 && (!parse_number(args[4], 3600, seconds) || seconds == 0)) return CommandStatus::Usage;
-    const workloads::SpawnResult result =
-        workloads::spawn(kind, static_cast<unsigned>(count), priority, seconds * 1000);
-    lib::format_to(out, "spawned {} '{}' thread(s) at {} priority for {} s", result.spawned,
-                   workloads::kind_name(kind), sched::priority_name(priority), seconds);
-    for (unsigned i = 0; i < result.spawned; ++i) lib::format_to(out, "{}{}", i == 0 ? ": ids " : " ", result.ids[i]);
-    out.write("\n", 1);
-    if (result.failed) {
-        lib::format_to(out, "spawn: stopped early: {}\n",
-                       result.no_slot ? "every workload slot is taken (kill some, or wait for them to end)"
-                                      : sched::to_string(result.error));
-        return CommandStatus::Failed;
-    }
-    return CommandStatus::Ok;
+    if (const diag::Hooks* hooks = diag::hooks()) return hooks->spawn_command(args, out);
+    lib::format_to(out, "spawn: {}\n", diag::kAbsent);
+    return CommandStatus::Failed;
 }
 
 CommandStatus cmd_rest(const Args& args, lib::FormatSink&)
@@ -322,7 +297,7 @@ struct KtestRequest {
     char filter[kLineCapacity + 1] = {};
     bool has_filter = false;
     sched::Thread* requester = nullptr;
-    ktest::Summary summary;
+    diag::KtestSummary summary;
     std::atomic<bool> pending{ false };
     std::atomic<bool> done{ false };
 };
@@ -332,6 +307,10 @@ std::atomic<sched::Thread*> g_heartwood{ nullptr };
 CommandStatus cmd_ktest(const Args& args, lib::FormatSink& out)
 {
     if (args.count() > 2) return CommandStatus::Usage;
+    if (diag::hooks() == nullptr) {
+        lib::format_to(out, "ktest: {}\n", diag::kAbsent);
+        return CommandStatus::Failed;
+    }
     sched::Thread* heartwood = g_heartwood.load(std::memory_order_acquire);
     if (heartwood == nullptr) {
         lib::format_to(out, "ktest: the Heartwood thread is not serving test runs\n");
@@ -344,15 +323,13 @@ CommandStatus cmd_ktest(const Args& args, lib::FormatSink& out)
     g_ktest.pending.store(true, std::memory_order_release);
     sched::unpark(heartwood);
     while (!g_ktest.done.load(std::memory_order_acquire)) sched::park();
-    const ktest::Summary summary = g_ktest.summary;
+    const diag::KtestSummary summary = g_ktest.summary;
     lib::format_to(out, "ktest: {} passed, {} failed, {} skipped\n", summary.passed, summary.failed, summary.skipped);
     return summary.failed == 0 ? CommandStatus::Ok : CommandStatus::Failed;
 }
 
-// Says why it refuses a thread that is not a workload; workloads stop cooperatively (see
-// kernel/workloads.h), so kill waits a bounded time and says which way it went.
-constexpr uint64_t kKillWaitMs = 2000;
-
+// Says why it refuses a thread that is not a workload; stopping one is the diagnostics' part
+// (diag/shell_workloads.cpp).
 struct KillTarget {
     bool found = false;
     bool idle = false;
@@ -400,31 +377,10 @@ CommandStatus cmd_kill(const Args& args, lib::FormatSink& out)
                        id, name);
         return CommandStatus::Failed;
     }
-    const workloads::StopResult result = workloads::stop(id, kKillWaitMs);
-    switch (result.outcome) {
-    case workloads::StopOutcome::NotAWorkload:
-        // A workload that ended on its own since the lookup above is no longer in the table either.
-        if (!find_kill_target(id).found) {
-            lib::format_to(out, "kill: thread {} '{}' has already ended on its own\n", id, name);
-            return CommandStatus::Ok;
-        }
-        lib::format_to(out, "kill: thread {} '{}' is not a workload; only threads started by spawn can be stopped\n",
-                       id, name);
-        return CommandStatus::Failed;
-    case workloads::StopOutcome::AlreadyEnding:
-        lib::format_to(out, "kill: thread {} '{}' was already ending on its own\n", id, name);
-        return CommandStatus::Ok;
-    case workloads::StopOutcome::StillRunning:
-        lib::format_to(out,
-                       "kill: thread {} '{}' has been asked to stop but is still running after {} ms; it ends "
-                       "when it next gets the CPU\n",
-                       id, static_cast<const char*>(result.name), result.waited_ms);
-        return CommandStatus::Failed;
-    case workloads::StopOutcome::Stopped: break;
-    }
-    lib::format_to(out, "kill: thread {} '{}' has stopped (within {} ms); its stack is back in the Mana Pool\n", id,
-                   static_cast<const char*>(result.name), result.waited_ms);
-    return CommandStatus::Ok;
+    if (const diag::Hooks* hooks = diag::hooks()) return hooks->kill_workload(id, name, out);
+    lib::format_to(out, "kill: thread {} '{}' is not a workload; only threads started by spawn can be stopped, and {}\n",
+                   id, name, diag::kAbsent);
+    return CommandStatus::Failed;
 }
 
 // `top`: redraws in place (cursor home, erase to the end) so serial terminals and the VGA
@@ -506,13 +462,17 @@ CommandStatus cmd_help(const Args& args, lib::FormatSink& out) { return print_he
 
 } // namespace
 
+bool live_thread_exists(uint64_t id) { return find_kill_target(id).found; }
+
 [[noreturn]] void serve_heartwood_forever()
 {
     g_heartwood.store(sched::current(), std::memory_order_release);
     for (;;) {
         sched::park();
         if (!g_ktest.pending.exchange(false, std::memory_order_acquire)) continue;
-        g_ktest.summary = ktest::run_all(g_ktest.has_filter ? g_ktest.filter : nullptr);
+        const diag::Hooks* hooks = diag::hooks();
+        g_ktest.summary = hooks != nullptr ? hooks->run_ktests(g_ktest.has_filter ? g_ktest.filter : nullptr)
+                                           : diag::KtestSummary{};
         g_ktest.done.store(true, std::memory_order_release);
         sched::unpark(g_ktest.requester);
     }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "kernel/diagnostics.h"
 #include "lib/format.h"
 
 namespace kernel::ktest {
@@ -44,12 +45,7 @@ struct TestCase {
 // KTEST pins alignas(8), because GCC would otherwise align a 40-byte constant to 32.
 static_assert(sizeof(TestCase) % 8 == 0);
 
-struct Summary {
-    unsigned passed = 0;
-    unsigned failed = 0;
-    unsigned skipped = 0;  // selected but could not run here (KSKIP)
-    unsigned filtered = 0; // not selected by the filter
-};
+using Summary = diag::KtestSummary;
 
 // Runs every case whose "suite.name" matches `filter` (glob with '*'; empty or
 // null runs all) and prints one line per case plus "N passed, N failed, N skipped"

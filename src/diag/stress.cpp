@@ -1,5 +1,5 @@
 // Stress mode: 256 threads of mixed load through the Loom of Fate with periodic checks. See stress.h.
-#include "kernel/stress.h"
+#include "diag/stress.h"
 
 #include <atomic>
 

@@ -1,4 +1,4 @@
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 
 #include "kernel/time.h"
 #include "lib/log.h"

@@ -11,7 +11,7 @@
 #include "arch/x86_64/interrupts.h"
 #include "arch/x86_64/pic.h"
 #include "arch/x86_64/pit.h"
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 #include "kernel/time.h"
 #include "lib/log.h"
 #include "lib/string.h"

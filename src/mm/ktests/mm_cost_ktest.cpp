@@ -16,7 +16,7 @@
 #include <new>
 
 #include "arch/cpu.h"
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 #include "lib/log.h"
 #include "mm/frames.h"
 #include "mm/heap.h"

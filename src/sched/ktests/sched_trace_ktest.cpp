@@ -4,7 +4,7 @@
 // They run in the boot thread "heartwood" (Normal priority).
 #include <atomic>
 
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 #include "kernel/time.h"
 #include "lib/format.h"
 #include "lib/string.h"

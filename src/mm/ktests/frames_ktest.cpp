@@ -6,7 +6,7 @@
 #include "arch/x86_64/memory_layout.h"
 #include "arch/x86_64/paging.h"
 #include "kernel/boot_info.h"
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 #include "lib/log.h"
 #include "mm/frame_allocator.h"
 #include "mm/frames.h"

@@ -11,7 +11,7 @@
 #include "drivers/text_grid.h"
 #include "drivers/vga_text.h"
 #include "kernel/boot_info.h"
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 #include "kernel/time.h"
 #include "lib/log.h"
 #include "sched/scheduler.h"

@@ -7,7 +7,7 @@
 #include <initializer_list>
 
 #include "arch/cpu.h"
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 #include "kernel/time.h"
 #include "mm/frames.h"
 #include "mm/kmalloc.h"

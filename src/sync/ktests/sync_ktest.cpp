@@ -10,7 +10,7 @@
 
 #include "arch/cpu.h"
 #include "arch/x86_64/cpu.h"
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 #include "kernel/time.h"
 #include "sched/scheduler.h"
 #include "sync/interrupt_guard.h"

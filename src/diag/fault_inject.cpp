@@ -1,6 +1,6 @@
 // The per-boot deliberate faults behind `fault=<name>` (see fault_inject.h). Each one must end in
 // a panic with its specific report; returning means the fault went unnoticed.
-#include "kernel/fault_inject.h"
+#include "diag/fault_inject.h"
 
 #include <stdint.h>
 

@@ -1,10 +1,10 @@
-// In-kernel tests of the shell's workloads and their cooperative stop (kernel/workloads.h): every
+// In-kernel tests of the shell's workloads and their cooperative stop (diag/workloads.h): every
 // kind stops on request and its thread and stack are freed at once; threads that are not
 // workloads are refused; a stop that times out hands the workload back, and it still ends and is
 // reaped on its own. They run in the boot thread "heartwood" (Normal priority).
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 #include "kernel/time.h"
-#include "kernel/workloads.h"
+#include "diag/workloads.h"
 #include "sched/scheduler.h"
 #include "sched/thread.h"
 

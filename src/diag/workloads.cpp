@@ -1,5 +1,5 @@
 // The shell's spawnable workloads. See workloads.h.
-#include "kernel/workloads.h"
+#include "diag/workloads.h"
 
 #include <atomic>
 

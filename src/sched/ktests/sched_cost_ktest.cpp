@@ -24,7 +24,7 @@
 
 #include "arch/cpu.h"
 #include "arch/x86_64/interrupts.h"
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 #include "kernel/time.h"
 #include "lib/log.h"
 #include "sched/scheduler.h"

@@ -12,8 +12,9 @@
 //   use_after_free    a write into a freed 64-byte object (poison, found when handed out again)
 //   null_deref        a load from address 0 with no probe armed: the plain #PF report
 //
-// The names are generic (the command-line parser checks them on the host too); the faults
-// themselves are kernel-only (fault_inject.cpp).
+// The names live here, in the kernel room, because the command-line parser checks them (on the
+// host too) in every image; the faults themselves are diagnostics (diag/fault_inject.cpp), linked
+// only into the test image.
 #include <stddef.h>
 
 #include "lib/string.h"
@@ -33,8 +34,5 @@ inline bool is_known(lib::StringView name)
             return true;
     return false;
 }
-
-// Provokes fault `name` (one of kNames). Returns only if the fault went undetected.
-void provoke(const char* name);
 
 } // namespace kernel::fault

@@ -9,7 +9,7 @@
 #include <new>
 
 #include "drivers/input.h"
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 #include "kernel/shell/eldarin.h"
 #include "kernel/shell/shell_commands.h"
 #include "kernel/shell/shell_kernel.h"

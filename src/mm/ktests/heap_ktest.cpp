@@ -5,7 +5,7 @@
 #include <new>
 
 #include "arch/cpu.h"
-#include "kernel/ktest.h"
+#include "diag/ktest.h"
 #include "kernel/panic.h"
 #include "kernel/stats.h"
 #include "kernel/time.h"
