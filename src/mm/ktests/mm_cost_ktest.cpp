@@ -16,6 +16,7 @@
 #include <new>
 
 #include "arch/cpu.h"
+#include "diag/cost_counter.h"
 #include "diag/ktest.h"
 #include "lib/log.h"
 #include "mm/frames.h"
@@ -25,44 +26,13 @@
 namespace {
 
 constexpr uint64_t kPairs = 10000;
-constexpr uint64_t kCalibrationLoops = 10000;
+using kernel::diag::kCalibrationLoops;
+using kernel::diag::counter_counts_instructions;
 
 struct Measurement {
     uint64_t total = 0;    // counter ticks for all pairs, read overhead removed
     uint64_t per_pair = 0; // rounded to nearest
 };
-
-// The counter read by itself, as the measurements see it.
-uint64_t read_overhead()
-{
-    const uint64_t t0 = arch::read_cycle_counter();
-    const uint64_t t1 = arch::read_cycle_counter();
-    return t1 - t0;
-}
-
-// Ticks for a loop of exactly 2 * loops instructions, counter reads included.
-uint64_t loop_ticks(uint64_t loops)
-{
-    uint64_t n = loops;
-    const uint64_t t0 = arch::read_cycle_counter();
-    asm volatile("1: dec %0\n\tjnz 1b" : "+r"(n) : : "cc"); // 2 instructions per iteration
-    return arch::read_cycle_counter() - t0;
-}
-
-// True when the counter advances exactly once per instruction: doubling the
-// loop must add exactly its 2 * kCalibrationLoops instructions (the cost of the
-// reads cancels out). A cycle counter is never that exact twice over.
-bool counter_counts_instructions(uint64_t* extra_ticks)
-{
-    const bool irq = arch::interrupts_enabled();
-    arch::interrupts_disable();
-    const uint64_t once = loop_ticks(kCalibrationLoops);
-    const uint64_t twice = loop_ticks(2 * kCalibrationLoops);
-    if (irq)
-        arch::interrupts_enable();
-    *extra_ticks = twice - once;
-    return *extra_ticks == 2 * kCalibrationLoops;
-}
 
 template <typename Pair>
 Measurement measure(Pair&& pair)
@@ -70,7 +40,7 @@ Measurement measure(Pair&& pair)
     const bool irq = arch::interrupts_enabled();
     arch::interrupts_disable();
     pair(); // warm-up: the first pair may create a slab or a chunk
-    const uint64_t overhead = read_overhead();
+    const uint64_t overhead = kernel::diag::counter_read_overhead();
     const uint64_t t0 = arch::read_cycle_counter();
     for (uint64_t i = 0; i < kPairs; ++i)
         pair();

@@ -24,6 +24,7 @@
 
 #include "arch/cpu.h"
 #include "arch/x86_64/interrupts.h"
+#include "diag/cost_counter.h"
 #include "diag/ktest.h"
 #include "kernel/time.h"
 #include "lib/log.h"
@@ -32,7 +33,8 @@
 
 namespace {
 
-constexpr uint64_t kCalibrationLoops = 10000;
+using kernel::diag::counter_loop_ticks;
+using kernel::diag::kCalibrationLoops;
 constexpr uint64_t kRounds = 10000;
 constexpr uint64_t kTickLoops = 50'000'000; // 100M instructions: ~100 ticks at 1000 Hz under icount
 constexpr uint8_t kTimerVector = 32;        // PIC IRQ 0
@@ -43,22 +45,6 @@ constexpr bool kDebugChecks = true;
 constexpr bool kDebugChecks = false;
 #endif
 
-uint64_t read_overhead()
-{
-    const uint64_t t0 = arch::read_cycle_counter();
-    const uint64_t t1 = arch::read_cycle_counter();
-    return t1 - t0;
-}
-
-// Ticks for a loop of exactly 2 * loops instructions, counter reads included.
-uint64_t loop_ticks(uint64_t loops)
-{
-    uint64_t n = loops;
-    const uint64_t t0 = arch::read_cycle_counter();
-    asm volatile("1: dec %0\n\tjnz 1b" : "+r"(n) : : "cc"); // 2 instructions per iteration
-    return arch::read_cycle_counter() - t0;
-}
-
 const char* g_unit = nullptr;
 bool g_exact = false;
 
@@ -67,11 +53,8 @@ void calibrate()
 {
     if (g_unit != nullptr)
         return;
-    arch::InterruptGuard no_irqs;
-    const uint64_t once = loop_ticks(kCalibrationLoops);
-    const uint64_t twice = loop_ticks(2 * kCalibrationLoops);
-    const uint64_t extra = twice - once;
-    g_exact = extra == 2 * kCalibrationLoops;
+    uint64_t extra = 0;
+    g_exact = kernel::diag::counter_counts_instructions(&extra);
     g_unit = g_exact ? "insns" : "TSC ticks";
     lib::log::print("sched-cost: counter {} (+{} ticks for +{} instructions); debug checks {}; timer {} Hz\n",
                     g_exact ? "counts instructions (-icount shift=0)" : "is a cycle counter (no -icount)", extra,
@@ -124,7 +107,7 @@ KTEST(sched_cost, yield_round_trip)
     for (int i = 0; i < 4; ++i) // warm-up: the partner starts and settles in its loop
         sched::yield();
     const uint64_t switches_before = sched::counters().context_switches;
-    const uint64_t overhead = read_overhead();
+    const uint64_t overhead = kernel::diag::counter_read_overhead();
     const uint64_t t0 = arch::read_cycle_counter();
     for (uint64_t i = 0; i < kRounds; ++i)
         sched::yield();
@@ -170,7 +153,7 @@ KTEST(sched_cost, tick_share)
     KASSERT(hz > 0);
     KASSERT(arch::interrupts_enabled());
 
-    const uint64_t overhead = read_overhead();
+    const uint64_t overhead = kernel::diag::counter_read_overhead();
     // Start right after a tick, so the window is placed the same way on every run.
     const uint64_t start_tick = kernel::time::ticks();
     while (kernel::time::ticks() == start_tick)
@@ -180,7 +163,7 @@ KTEST(sched_cost, tick_share)
     const uint64_t timer0 = arch::interrupt_count(kTimerVector);
     const uint64_t irqs0 = total_interrupts();
     const uint64_t switches0 = sched::counters().context_switches;
-    const uint64_t delta = loop_ticks(kTickLoops); // interrupts on: the ticks land inside
+    const uint64_t delta = counter_loop_ticks(kTickLoops); // interrupts on: the ticks land inside
     const uint64_t switches = sched::counters().context_switches - switches0;
     const uint64_t irqs = total_interrupts() - irqs0;
     const uint64_t timer = arch::interrupt_count(kTimerVector) - timer0;
