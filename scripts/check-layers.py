@@ -5,7 +5,7 @@
 
 The rooms, bottom to top (docs/architecture.md draws them):
 
-    lib -> arch interface -> sync primitives -> mm -> sched -> blocking primitives
+    lib -> arch interface -> time -> sync primitives -> mm -> sched -> blocking primitives
         -> drivers -> kernel (boot flow, shell) -> diag (ktests, stress, workloads, faults)
 
 A file may include headers of its own room and of the rooms that ROOM_MAY_USE names for it.
@@ -24,7 +24,7 @@ import os
 import re
 import sys
 
-ROOMS = ["lib", "arch", "arch/x86_64", "sync", "mm", "sched", "blocking", "drivers", "kernel", "diag"]
+ROOMS = ["lib", "arch", "arch/x86_64", "time", "sync", "mm", "sched", "blocking", "drivers", "kernel", "diag"]
 
 # Which other rooms each room may include from.
 ROOM_MAY_USE = {
@@ -32,14 +32,15 @@ ROOM_MAY_USE = {
     # The interface headers pick their inline implementation (arch/cpu.h -> arch/x86_64/cpu_inline.h).
     "arch": {"lib", "arch/x86_64"},
     "arch/host": {"lib", "arch"},
-    "arch/x86_64": {"lib", "arch", "sync", "mm"},
-    "sync": {"lib", "arch"},
-    "mm": {"lib", "arch", "sync"},
-    "sched": {"lib", "arch", "sync", "mm"},
-    "blocking": {"lib", "arch", "sync", "mm", "sched"},
-    "drivers": {"lib", "arch", "arch/x86_64", "sync", "mm", "sched", "blocking"},
-    "kernel": {"lib", "arch", "arch/x86_64", "sync", "mm", "sched", "blocking", "drivers"},
-    "diag": {"lib", "arch", "arch/x86_64", "sync", "mm", "sched", "blocking", "drivers", "kernel"},
+    "arch/x86_64": {"lib", "arch", "time", "sync", "mm"},
+    "time": {"lib", "arch"},
+    "sync": {"lib", "arch", "time"},
+    "mm": {"lib", "arch", "time", "sync"},
+    "sched": {"lib", "arch", "time", "sync", "mm"},
+    "blocking": {"lib", "arch", "time", "sync", "mm", "sched"},
+    "drivers": {"lib", "arch", "arch/x86_64", "time", "sync", "mm", "sched", "blocking"},
+    "kernel": {"lib", "arch", "arch/x86_64", "time", "sync", "mm", "sched", "blocking", "drivers"},
+    "diag": {"lib", "arch", "arch/x86_64", "time", "sync", "mm", "sched", "blocking", "drivers", "kernel"},
 }
 
 # The blocking primitives still live in sync/ beside the spinlocks they are built above.
@@ -60,7 +61,7 @@ def room_of(path):
     if parts[0] == "sync":
         stem = os.path.splitext(parts[-1])[0]
         return "blocking" if stem in BLOCKING_STEMS else "sync"
-    if parts[0] in ROOM_MAY_USE:
+    if parts[0] in ROOM_MAY_USE:  # lib, time, mm, sched, drivers, kernel
         return parts[0]
     return None
 

@@ -24,7 +24,7 @@ command -v gcovr >/dev/null || { echo "coverage: gcovr missing (run scripts/inst
 cd "$here"
 core="buddy_allocator slab_cache size_classes frame_allocator heap"
 sources=(test/unit/main.cpp test/support/*.cpp src/lib/*.cpp src/arch/host/*.cpp src/sync/*.cpp
-         src/kernel/time.cpp) # time: the lock statistics in src/sync read the uptime
+         src/time/time.cpp) # time: the lock statistics in src/sync read the uptime
 for c in $core; do sources+=("test/unit/test_$c.cpp" "src/mm/$c.cpp"); done
 
 rm -rf "$out"

@@ -1,5 +1,5 @@
 #pragma once
-// Generic periodic hardware timer. Only arch code and kernel/time.cpp see this interface: the
+// Generic periodic hardware timer. Only arch code and time/time.cpp see this interface: the
 // Loom of Fate and everything else read time through kernel::time, never through a device.
 #include <stdint.h>
 

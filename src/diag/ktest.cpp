@@ -1,6 +1,6 @@
 #include "diag/ktest.h"
 
-#include "kernel/time.h"
+#include "time/time.h"
 #include "lib/log.h"
 #include "lib/string.h"
 

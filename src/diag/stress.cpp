@@ -8,7 +8,7 @@
 #include "kernel/runtime.h"
 #include "kernel/stats.h"
 #include "kernel/test_mode.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "lib/log.h"
 #include "mm/frames.h"
 #include "mm/kmalloc.h"

@@ -4,7 +4,7 @@
 #include <atomic>
 
 #include "arch/cpu.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "lib/format.h"
 #include "lib/log.h"
 #include "mm/kmalloc.h"

@@ -20,7 +20,7 @@
 #include "drivers/byte_ring.h"
 #include "drivers/ps2_keyboard.h"
 #include "drivers/serial.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "lib/log.h"
 #include "sync/wait_queue.h"
 

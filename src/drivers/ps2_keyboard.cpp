@@ -5,7 +5,7 @@
 #include "arch/x86_64/interrupts.h"
 #include "arch/x86_64/io.h"
 #include "drivers/keyboard_decoder.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "lib/log.h"
 
 namespace drivers {

@@ -16,7 +16,7 @@
 #include "kernel/shell/shell_kernel.h"
 #include "kernel/stats.h"
 #include "kernel/test_mode.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "lib/log.h"
 #include "mm/frames.h"
 #include "mm/kmalloc.h"

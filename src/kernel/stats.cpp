@@ -3,7 +3,7 @@
 
 #include "arch/cpu.h"
 #include "arch/x86_64/interrupts.h" // interrupt_count: the per-vector counters of interrupt_dispatch
-#include "kernel/time.h"
+#include "time/time.h"
 #include "lib/log.h"
 #include "lib/span.h"
 #include "lib/string.h"

@@ -12,7 +12,7 @@
 #include "arch/x86_64/memory_layout.h"
 #include "arch/x86_64/paging.h"
 #include "kernel/boot_info.h"
-#include "kernel/panic.h"
+#include "lib/panic.h"
 #include "lib/format.h"
 #include "lib/log.h"
 #include "lib/utility.h"

@@ -10,7 +10,7 @@
 #include <new>
 
 #include "arch/x86_64/memory_layout.h"
-#include "kernel/panic.h"
+#include "lib/panic.h"
 #include "lib/format.h"
 #include "lib/log.h"
 #include "lib/utility.h"

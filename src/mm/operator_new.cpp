@@ -11,7 +11,7 @@
 
 #include <new>
 
-#include "kernel/panic.h"
+#include "lib/panic.h"
 #include "mm/kmalloc.h"
 
 // libsupc++ is not linked, so the tag object `new (std::nothrow)` names lives here.

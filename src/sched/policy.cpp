@@ -2,8 +2,8 @@
 
 #include <bit>
 
-#include "kernel/panic.h"
-#include "kernel/time.h"
+#include "lib/panic.h"
+#include "lib/math.h"
 
 namespace sched {
 
@@ -386,7 +386,7 @@ uint64_t Policy::next_wake_tick() const
 
 uint64_t Policy::ticks_to_ns(uint64_t ticks) const
 {
-    return kernel::time::mul_div(ticks, m_config.tick_period_numerator_ns, m_config.tick_period_denominator);
+    return lib::mul_div(ticks, m_config.tick_period_numerator_ns, m_config.tick_period_denominator);
 }
 
 uint64_t Policy::cpu_time_ns(const SchedEntity& entity) const { return ticks_to_ns(entity.m_cpu_ticks); }
@@ -513,7 +513,7 @@ uint32_t jain_index_ppm(lib::Span<const uint64_t> values)
     if (denominator == 0) return kJainPerfectPpm; // every value shifted to 0 cannot happen; be safe
 
     // Cauchy-Schwarz: numerator <= denominator. Drop low bits until both fit 64 bits, then
-    // numerator * 10^6 / denominator with kernel::time::mul_div (no 128-bit division call).
+    // numerator * 10^6 / denominator with lib::mul_div (no 128-bit division call).
     const uint64_t high = static_cast<uint64_t>(denominator >> 64);
     if (high != 0) {
         const unsigned drop = static_cast<unsigned>(std::bit_width(high));
@@ -523,7 +523,7 @@ uint32_t jain_index_ppm(lib::Span<const uint64_t> values)
     const uint64_t num = static_cast<uint64_t>(numerator);
     const uint64_t den = static_cast<uint64_t>(denominator);
     uint64_t remainder = 0;
-    uint64_t ppm = kernel::time::mul_div(num, kJainPerfectPpm, den, &remainder);
+    uint64_t ppm = lib::mul_div(num, kJainPerfectPpm, den, &remainder);
     if (remainder >= den - remainder) ++ppm; // round half up
     return ppm > kJainPerfectPpm ? kJainPerfectPpm : static_cast<uint32_t>(ppm);
 }

@@ -1,6 +1,6 @@
 #include "sched/run_queue.h"
 
-#include "kernel/panic.h"
+#include "lib/panic.h"
 
 namespace sched {
 

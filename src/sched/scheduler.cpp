@@ -10,8 +10,8 @@
 
 #include "arch/cpu.h"
 #include "arch/x86_64/interrupts.h"
-#include "kernel/panic.h"
-#include "kernel/time.h"
+#include "lib/panic.h"
+#include "time/time.h"
 #include "lib/log.h"
 #include "lib/string.h"
 #include "mm/kmalloc.h"

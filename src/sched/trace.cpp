@@ -1,7 +1,7 @@
 // The Loom of Fate's trace ring and its Chrome trace-event JSON writer. See trace.h.
 #include "sched/trace.h"
 
-#include "kernel/time.h"
+#include "lib/math.h"
 #include "lib/string.h"
 
 namespace sched::trace {
@@ -223,8 +223,8 @@ private:
     static uint64_t extrapolate(uint64_t base_stamp, uint64_t base_ns, uint64_t stamp, uint64_t num, uint64_t den)
     {
         if (den == 0) return base_ns;
-        if (stamp >= base_stamp) return base_ns + kernel::time::mul_div(stamp - base_stamp, num, den);
-        const uint64_t back = kernel::time::mul_div(base_stamp - stamp, num, den);
+        if (stamp >= base_stamp) return base_ns + lib::mul_div(stamp - base_stamp, num, den);
+        const uint64_t back = lib::mul_div(base_stamp - stamp, num, den);
         return back < base_ns ? base_ns - back : 0;
     }
 

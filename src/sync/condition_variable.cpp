@@ -5,7 +5,7 @@
 
 #if defined(__AETHELOS_KERNEL__)
 
-#include "kernel/panic.h"
+#include "lib/panic.h"
 #include "sched/scheduler.h"
 
 namespace kernel::sync {

@@ -1,7 +1,7 @@
 #include "sync/irq_spinlock.h"
 
-#include "kernel/panic.h"
-#include "kernel/time.h"
+#include "lib/panic.h"
+#include "time/time.h"
 #include "lib/format.h"
 
 namespace kernel::sync {

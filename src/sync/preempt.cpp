@@ -1,6 +1,6 @@
 #include "sync/preempt.h"
 
-#include "kernel/panic.h"
+#include "lib/panic.h"
 
 namespace kernel::sync {
 

@@ -7,8 +7,8 @@
 #if defined(__AETHELOS_KERNEL__)
 
 #include "arch/cpu.h"
-#include "kernel/panic.h"
-#include "kernel/time.h"
+#include "lib/panic.h"
+#include "time/time.h"
 #include "sched/scheduler.h"
 
 namespace kernel::sync {

@@ -5,7 +5,7 @@
 
 #include "arch/cpu.h"
 #include "arch/timer.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "support/host_panic.h"
 
 namespace {

@@ -6,7 +6,7 @@
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/idt.h"
 #include "arch/x86_64/pic.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "lib/log.h"
 
 namespace arch {

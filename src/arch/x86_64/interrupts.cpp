@@ -8,7 +8,7 @@
 #include "arch/x86_64/memory_layout.h"
 #include "arch/x86_64/pic.h"
 #include "arch/x86_64/thread_arch.h"
-#include "kernel/panic.h"
+#include "lib/panic.h"
 #include "lib/format.h"
 #include "lib/log.h"
 #include "sync/preempt.h"

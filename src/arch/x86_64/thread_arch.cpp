@@ -5,7 +5,7 @@
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/interrupts.h"
 #include "arch/x86_64/paging.h"
-#include "kernel/panic.h"
+#include "lib/panic.h"
 #include "lib/string.h"
 #include "mm/frames.h"
 #include "sync/irq_spinlock.h"

@@ -3,7 +3,7 @@
 // workloads are refused; a stop that times out hands the workload back, and it still ends and is
 // reaped on its own. They run in the boot thread "heartwood" (Normal priority).
 #include "diag/ktest.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "diag/workloads.h"
 #include "sched/scheduler.h"
 #include "sched/thread.h"

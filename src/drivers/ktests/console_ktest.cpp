@@ -12,7 +12,7 @@
 #include "drivers/vga_text.h"
 #include "kernel/boot_info.h"
 #include "diag/ktest.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "lib/log.h"
 #include "sched/scheduler.h"
 

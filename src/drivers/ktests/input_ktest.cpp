@@ -13,7 +13,7 @@
 #include "kernel/shell/eldarin.h"
 #include "kernel/shell/shell_commands.h"
 #include "kernel/shell/shell_kernel.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "lib/log.h"
 #include "lib/string.h"
 #include "sched/scheduler.h"

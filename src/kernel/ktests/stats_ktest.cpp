@@ -7,7 +7,7 @@
 #include "arch/cpu.h"
 #include "diag/ktest.h"
 #include "kernel/stats.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "sched/scheduler.h"
 #include "sync/interrupt_guard.h"
 #include "sync/preempt.h"

@@ -13,7 +13,7 @@
 #include "kernel/shell/eldarin.h"
 #include "kernel/shell/shell_commands.h"
 #include "kernel/stats.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "lib/log.h"
 #include "mm/frames.h"
 #include "mm/kmalloc.h"

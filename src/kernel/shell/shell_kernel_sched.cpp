@@ -2,7 +2,7 @@
 #include "arch/cpu.h"
 #include "drivers/serial.h"
 #include "kernel/shell/shell_commands.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "sched/scheduler.h"
 #include "sync/preempt.h"
 

@@ -8,7 +8,7 @@
 #include "diag/ktest.h"
 #include "kernel/panic.h"
 #include "kernel/stats.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "lib/log.h"
 #include "lib/string.h"
 #include "mm/frames.h"

@@ -26,7 +26,7 @@
 #include "arch/x86_64/interrupts.h"
 #include "diag/cost_counter.h"
 #include "diag/ktest.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "lib/log.h"
 #include "sched/scheduler.h"
 #include "sync/irq_spinlock.h"

@@ -5,7 +5,7 @@
 #include <atomic>
 
 #include "diag/ktest.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "lib/format.h"
 #include "lib/string.h"
 #include "mm/kmalloc.h"

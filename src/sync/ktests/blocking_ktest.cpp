@@ -8,7 +8,7 @@
 
 #include "arch/cpu.h"
 #include "diag/ktest.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "mm/frames.h"
 #include "mm/kmalloc.h"
 #include "sched/scheduler.h"

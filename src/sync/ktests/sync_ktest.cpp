@@ -11,7 +11,7 @@
 #include "arch/cpu.h"
 #include "arch/x86_64/cpu.h"
 #include "diag/ktest.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "sched/scheduler.h"
 #include "sync/interrupt_guard.h"
 #include "sync/irq_spinlock.h"

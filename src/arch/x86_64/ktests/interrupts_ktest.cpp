@@ -12,7 +12,7 @@
 #include "arch/x86_64/pic.h"
 #include "arch/x86_64/pit.h"
 #include "diag/ktest.h"
-#include "kernel/time.h"
+#include "time/time.h"
 #include "lib/log.h"
 #include "lib/string.h"
 

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <stdint.h>
 
+#include "lib/math.h"
+
 namespace arch {
 struct HardwareTimer;
 }
@@ -71,8 +73,7 @@ private:
     uint64_t m_remainder = 0; // m_numerator % m_denominator
 };
 
-// floor(a * b / c) without overflow in the product; UINT64_MAX if the quotient does not fit or
-// c == 0. `remainder` (optional) receives (a * b) % c.
-uint64_t mul_div(uint64_t a, uint64_t b, uint64_t c, uint64_t* remainder = nullptr);
+// The clock's arithmetic, for its users' convenience (lib/math.h).
+using lib::mul_div;
 
 } // namespace kernel::time
