@@ -43,9 +43,6 @@ ROOM_MAY_USE = {
     "diag": {"lib", "arch", "arch/x86_64", "time", "sync", "mm", "sched", "blocking", "drivers", "kernel"},
 }
 
-# The blocking primitives still live in sync/ beside the spinlocks they are built above.
-BLOCKING_STEMS = {"wait_queue", "mutex", "semaphore", "condition_variable"}
-
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
 
@@ -58,10 +55,7 @@ def room_of(path):
         if len(parts) > 2 and parts[1] in ("x86_64", "host"):
             return "arch/" + parts[1]
         return "arch"
-    if parts[0] == "sync":
-        stem = os.path.splitext(parts[-1])[0]
-        return "blocking" if stem in BLOCKING_STEMS else "sync"
-    if parts[0] in ROOM_MAY_USE:  # lib, time, mm, sched, drivers, kernel
+    if parts[0] in ROOM_MAY_USE:  # lib, time, sync, mm, sched, blocking, drivers, kernel
         return parts[0]
     return None
 

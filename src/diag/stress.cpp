@@ -14,7 +14,7 @@
 #include "mm/kmalloc.h"
 #include "sched/scheduler.h"
 #include "sync/irq_spinlock.h"
-#include "sync/mutex.h"
+#include "blocking/mutex.h"
 
 namespace kernel::stress {
 
@@ -152,7 +152,7 @@ uint64_t g_shared_counter = 0; // guarded by g_contend_lock
 bool g_inside = false;         // guarded by g_contend_lock
 std::atomic<uint64_t> g_contend_increments { 0 };
 
-// The same under the sleeping Mutex (sync/mutex.h): waiters block instead of spinning.
+// The same under the sleeping Mutex (blocking/mutex.h): waiters block instead of spinning.
 constinit sync::Mutex g_contend_mutex { "stress mutex" };
 uint64_t g_mutex_counter = 0; // guarded by g_contend_mutex
 bool g_mutex_inside = false;  // guarded by g_contend_mutex

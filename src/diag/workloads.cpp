@@ -9,7 +9,7 @@
 #include "lib/log.h"
 #include "mm/kmalloc.h"
 #include "sched/thread.h"
-#include "sync/mutex.h"
+#include "blocking/mutex.h"
 
 namespace kernel::workloads {
 

@@ -22,7 +22,7 @@
 #include "drivers/serial.h"
 #include "time/time.h"
 #include "lib/log.h"
-#include "sync/wait_queue.h"
+#include "blocking/wait_queue.h"
 
 namespace drivers {
 

@@ -15,7 +15,7 @@
 #include "sched/scheduler.h"
 #include "sync/interrupt_guard.h"
 #include "sync/irq_spinlock.h"
-#include "sync/mutex.h"
+#include "blocking/mutex.h"
 #include "sync/preempt.h"
 
 namespace {

@@ -2,7 +2,7 @@
 //
 // Kernel only (the Loom of Fate's threads); empty in the host test build until that build
 // excludes this file by name.
-#include "sync/mutex.h"
+#include "blocking/mutex.h"
 
 #if defined(__AETHELOS_KERNEL__)
 
@@ -13,7 +13,7 @@ namespace kernel::sync {
 namespace {
 
 #if AETHELOS_SYNC_CHECKS
-// "sync/mutex.cpp" from a full path: the last two components.
+// "blocking/mutex.cpp" from a full path: the last two components.
 const char* short_path(const char* path)
 {
     if (path == nullptr) return "?";

@@ -1,7 +1,7 @@
 // kernel::sync::ConditionVariable. See condition_variable.h.
 //
 // Kernel only; empty in the host test build until that build excludes this file by name.
-#include "sync/condition_variable.h"
+#include "blocking/condition_variable.h"
 
 #if defined(__AETHELOS_KERNEL__)
 

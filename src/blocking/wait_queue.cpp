@@ -2,7 +2,7 @@
 //
 // Kernel only: it parks and unparks Loom of Fate threads. Until the host test build excludes this
 // file by name, the guard below keeps it empty there.
-#include "sync/wait_queue.h"
+#include "blocking/wait_queue.h"
 
 #if defined(__AETHELOS_KERNEL__)
 

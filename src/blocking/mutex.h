@@ -29,7 +29,7 @@
 #include <source_location>
 #include <stdint.h>
 
-#include "sync/wait_queue.h"
+#include "blocking/wait_queue.h"
 
 namespace sched {
 class Thread;

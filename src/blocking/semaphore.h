@@ -15,7 +15,7 @@
 // Kernel only (needs the Loom of Fate).
 #include <stdint.h>
 
-#include "sync/wait_queue.h"
+#include "blocking/wait_queue.h"
 
 namespace kernel::sync {
 

@@ -21,8 +21,8 @@
 // Kernel only (needs the Loom of Fate).
 #include <stdint.h>
 
-#include "sync/mutex.h"
-#include "sync/wait_queue.h"
+#include "blocking/mutex.h"
+#include "blocking/wait_queue.h"
 
 namespace kernel::sync {
 

@@ -12,10 +12,10 @@
 #include "mm/frames.h"
 #include "mm/kmalloc.h"
 #include "sched/scheduler.h"
-#include "sync/condition_variable.h"
-#include "sync/mutex.h"
-#include "sync/semaphore.h"
-#include "sync/wait_queue.h"
+#include "blocking/condition_variable.h"
+#include "blocking/mutex.h"
+#include "blocking/semaphore.h"
+#include "blocking/wait_queue.h"
 
 namespace {
 

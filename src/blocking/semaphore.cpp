@@ -1,7 +1,7 @@
 // kernel::sync::Semaphore. See semaphore.h.
 //
 // Kernel only; empty in the host test build until that build excludes this file by name.
-#include "sync/semaphore.h"
+#include "blocking/semaphore.h"
 
 #if defined(__AETHELOS_KERNEL__)
 
