@@ -1,7 +1,8 @@
 #pragma once
-// lib::IntrusiveList: the kernel's one doubly linked list. The element carries the links (a
+// lib::IntrusiveList: the kernel's doubly linked list. The element carries the links (a
 // lib::IntrusiveListNode member), so linking never allocates and an element on several lists
-// has one node per list:
+// has one node per list. (Two lists stay hand-rolled on purpose: the buddy allocator's free lists,
+// head-only with links left stale in free memory, and the scheduler's sentinel AgeRing.)
 //
 //   struct Waiter { lib::IntrusiveListNode<Waiter> link; int id; };
 //   lib::IntrusiveList<Waiter, &Waiter::link> queue;
