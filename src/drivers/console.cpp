@@ -2,10 +2,10 @@
 
 #include <atomic>
 
+#include "drivers/display.h"
 #include "drivers/framebuffer_console.h"
 #include "drivers/serial.h"
 #include "drivers/vga_text.h"
-#include "kernel/boot_info.h"
 #include "lib/log.h"
 
 namespace drivers {
@@ -59,23 +59,24 @@ void init_consoles(bool vga_text_present)
     init_vga_text_console(vga_text_present);
 }
 
-bool has_vga_text(const kernel::BootInfo& info)
+bool has_vga_text(const FramebufferInfo* display)
 {
-    const kernel::FramebufferInfo& fb = info.framebuffer;
-    return info.has_framebuffer && fb.type == kernel::FramebufferType::EgaText &&
+    if (display == nullptr) return false;
+    const FramebufferInfo& fb = *display;
+    return fb.type == FramebufferType::EgaText &&
            fb.phys_addr.get() == VgaTextConsole::kBufferPhys && fb.width == VgaTextConsole::kWidth &&
            fb.height == VgaTextConsole::kHeight && fb.pitch == VgaTextConsole::kWidth * 2u;
 }
 
-void init_framebuffer_console(const kernel::BootInfo& info)
+void init_framebuffer_console(const FramebufferInfo* display)
 {
     FramebufferConsole& screen = framebuffer_console();
-    if (screen.present() || !info.has_framebuffer) return;
-    const kernel::FramebufferInfo& fb = info.framebuffer;
+    if (screen.present() || display == nullptr) return;
+    const FramebufferInfo& fb = *display;
     if (auto status = screen.init(fb); !status) {
         lib::log::warn("display is a {}x{} {} framebuffer at {} bpp, phys {:#x}, pitch {}: {}; no screen console, "
                        "output is on serial only",
-                       fb.width, fb.height, kernel::framebuffer_type_name(fb.type), static_cast<unsigned>(fb.bpp),
+                       fb.width, fb.height, framebuffer_type_name(fb.type), static_cast<unsigned>(fb.bpp),
                        fb.phys_addr.get(), fb.pitch, to_string(status.error()));
         return;
     }
@@ -85,21 +86,21 @@ void init_framebuffer_console(const kernel::BootInfo& info)
                    screen.grid().height());
 }
 
-void init_screen_consoles(const kernel::BootInfo& info)
+void init_screen_consoles(const FramebufferInfo* display)
 {
-    const bool text = has_vga_text(info);
+    const bool text = has_vga_text(display);
     init_vga_text_console(text);
     if (text) return;
-    if (!info.has_framebuffer) {
+    if (display == nullptr) {
         lib::log::info("the loader reports no text-mode screen: console output is on serial only");
         return;
     }
-    const kernel::FramebufferInfo& fb = info.framebuffer;
-    if (fb.type == kernel::FramebufferType::EgaText)
+    const FramebufferInfo& fb = *display;
+    if (fb.type == FramebufferType::EgaText)
         lib::log::warn("EGA text mode {}x{} at {} is not the 80x25 screen at {:#x}: no screen console", fb.width,
                        fb.height, fb.phys_addr, VgaTextConsole::kBufferPhys);
     else
-        init_framebuffer_console(info);
+        init_framebuffer_console(display);
 }
 
 bool serial_console_present() { return com1().present(); }

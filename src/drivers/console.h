@@ -7,11 +7,8 @@
 // handlers and the log may all write at once, and each write() reaches each device whole.
 #include <stdint.h>
 
+#include "drivers/display.h"
 #include "sync/irq_spinlock.h"
-
-namespace kernel {
-struct BootInfo;
-}
 
 namespace drivers {
 
@@ -24,15 +21,16 @@ void init_consoles(bool vga_text_present);
 // knows whether the machine has a text screen (that is in the boot information).
 void init_serial_console();
 void init_vga_text_console(bool vga_text_present);
-// The boot flow's entry point once the Multiboot2 information has been parsed: the VGA
-// text console when has_vga_text(info), else the framebuffer console when the loader
-// reports an RGB framebuffer it can draw on (a warning says why when it cannot).
-void init_screen_consoles(const kernel::BootInfo& info);
+// The boot flow's entry point once the Multiboot2 information has been parsed, given the
+// display the loader reported (nullptr: none): the VGA text console when has_vga_text(display),
+// else the framebuffer console when it is an RGB framebuffer it can draw on (a warning says why
+// when it cannot).
+void init_screen_consoles(const FramebufferInfo* display);
 // The framebuffer half of init_screen_consoles. Safe to call again.
-void init_framebuffer_console(const kernel::BootInfo& info);
-// True when the loader reports the display in 80x25 EGA text mode at 0xB8000 (GRUB does on
-// BIOS machines; under UEFI it reports a pixel framebuffer and there is no text mode).
-bool has_vga_text(const kernel::BootInfo& info);
+void init_framebuffer_console(const FramebufferInfo* display);
+// True when the display is 80x25 EGA text mode at 0xB8000 (GRUB's on BIOS machines; under
+// UEFI it reports a pixel framebuffer and there is no text mode).
+bool has_vga_text(const FramebufferInfo* display);
 
 bool serial_console_present();
 bool vga_text_console_present();

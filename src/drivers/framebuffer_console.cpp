@@ -17,7 +17,7 @@ uint16_t g_shadow[FramebufferConsole::kMaxColumns * FramebufferConsole::kMaxRows
 
 FramebufferConsole& framebuffer_console() { return g_framebuffer_console; }
 
-lib::Expected<void, FramebufferError> FramebufferConsole::init(const kernel::FramebufferInfo& fb)
+lib::Expected<void, FramebufferError> FramebufferConsole::init(const FramebufferInfo& fb)
 {
     auto layout = check_framebuffer(fb);
     if (!layout) return lib::unexpected(layout.error());

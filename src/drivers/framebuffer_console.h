@@ -8,7 +8,7 @@
 
 #include "drivers/framebuffer_render.h"
 #include "drivers/text_grid.h"
-#include "kernel/boot_info.h"
+#include "drivers/display.h"
 #include "lib/expected.h"
 #include "lib/log.h"
 
@@ -28,7 +28,7 @@ public:
 
     // Checks the loader's framebuffer, clears it and attaches the grid. On an error
     // nothing is touched and the console stays absent.
-    lib::Expected<void, FramebufferError> init(const kernel::FramebufferInfo& fb);
+    lib::Expected<void, FramebufferError> init(const FramebufferInfo& fb);
     bool present() const { return m_present; }
 
     void write(const char* s, size_t n) override;

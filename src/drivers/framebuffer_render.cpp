@@ -28,7 +28,7 @@ const char* to_string(FramebufferError error)
 
 namespace {
 
-constexpr uint64_t field_mask(kernel::ColorField f)
+constexpr uint64_t field_mask(ColorField f)
 {
     return ((uint64_t{1} << f.size) - 1) << f.position;
 }
@@ -42,15 +42,15 @@ constexpr uint32_t scale_channel(uint8_t value, uint8_t bits)
 
 } // namespace
 
-lib::Expected<PixelLayout, FramebufferError> check_framebuffer(const kernel::FramebufferInfo& fb)
+lib::Expected<PixelLayout, FramebufferError> check_framebuffer(const FramebufferInfo& fb)
 {
-    if (fb.type == kernel::FramebufferType::Indexed) return lib::unexpected(FramebufferError::Indexed);
-    if (fb.type != kernel::FramebufferType::Rgb) return lib::unexpected(FramebufferError::EgaText);
+    if (fb.type == FramebufferType::Indexed) return lib::unexpected(FramebufferError::Indexed);
+    if (fb.type != FramebufferType::Rgb) return lib::unexpected(FramebufferError::EgaText);
     if (fb.bpp != 15 && fb.bpp != 16 && fb.bpp != 24 && fb.bpp != 32)
         return lib::unexpected(FramebufferError::UnsupportedDepth);
     uint64_t used = 0;
-    const kernel::ColorField fields[] = {fb.red, fb.green, fb.blue};
-    for (const kernel::ColorField& f : fields) {
+    const ColorField fields[] = {fb.red, fb.green, fb.blue};
+    for (const ColorField& f : fields) {
         if (f.size == 0 || f.size > 16 || f.position + f.size > fb.bpp || (used & field_mask(f)) != 0)
             return lib::unexpected(FramebufferError::BadColourLayout);
         used |= field_mask(f);

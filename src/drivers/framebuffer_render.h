@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "drivers/text_grid.h"
-#include "kernel/boot_info.h"
+#include "drivers/display.h"
 #include "lib/expected.h"
 
 namespace drivers {
@@ -41,15 +41,15 @@ struct PixelLayout {
     uint32_t height = 0; // pixels
     uint32_t pitch = 0;  // bytes from one line to the next
     uint8_t bytes_per_pixel = 0; // 2, 3 or 4 (little-endian pixel values)
-    kernel::ColorField red;
-    kernel::ColorField green;
-    kernel::ColorField blue;
+    ColorField red;
+    ColorField green;
+    ColorField blue;
 
     uint64_t size_bytes() const { return static_cast<uint64_t>(pitch) * height; }
 };
 
 // Checks what the loader reported and says why it cannot be drawn on.
-lib::Expected<PixelLayout, FramebufferError> check_framebuffer(const kernel::FramebufferInfo& fb);
+lib::Expected<PixelLayout, FramebufferError> check_framebuffer(const FramebufferInfo& fb);
 
 struct Rgb {
     uint8_t r, g, b;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "drivers/display.h"
 #include "lib/span.h"
 #include "lib/types.h"
 
@@ -37,33 +38,12 @@ struct MemoryRegion {
     constexpr bool contains(PhysicalAddress addr) const { return addr >= base && addr < end(); }
 };
 
-enum class FramebufferType : uint8_t {
-    Indexed = 0, // palette colours
-    Rgb = 1,     // direct colour, described by the field positions/sizes
-    EgaText = 2, // 16-bit character cells; width/height are in characters
-};
-
-const char* framebuffer_type_name(FramebufferType type);
-
-struct ColorField {
-    uint8_t position = 0; // lowest bit of the field within a pixel
-    uint8_t size = 0;     // width of the field in bits
-};
-
-struct FramebufferInfo {
-    PhysicalAddress phys_addr;
-    uint32_t pitch = 0;  // bytes per line (per text row for EgaText)
-    uint32_t width = 0;  // pixels, or characters for EgaText
-    uint32_t height = 0; // pixels, or characters for EgaText
-    uint8_t bpp = 0;
-    FramebufferType type = FramebufferType::Rgb;
-    ColorField red;   // Rgb only
-    ColorField green; // Rgb only
-    ColorField blue;  // Rgb only
-    uint16_t palette_colors = 0; // Indexed only (the palette itself is not kept)
-
-    constexpr uint64_t size_bytes() const { return static_cast<uint64_t>(pitch) * height; }
-};
+// The display the loader left (kernel::BootInfo::framebuffer) is described in the drivers' terms,
+// since the consoles are what draw on it.
+using drivers::ColorField;
+using drivers::FramebufferInfo;
+using drivers::FramebufferType;
+using drivers::framebuffer_type_name;
 
 struct BootModule {
     static constexpr size_t kStringCapacity = 64;

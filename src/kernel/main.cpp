@@ -166,7 +166,7 @@ extern "C" [[noreturn]] void kernel_main(uint32_t multiboot_magic, uint64_t mult
     // Serial first: it is always there under QEMU and is where a parse failure would be read.
     drivers::init_serial_console();
     load_boot_info(multiboot_magic, multiboot_info_phys);
-    drivers::init_screen_consoles(g_boot_info);
+    drivers::init_screen_consoles(g_boot_info.has_framebuffer ? &g_boot_info.framebuffer : nullptr);
     apply_command_line();
     mm::init_frames(g_boot_info);
     mm::init_heap();

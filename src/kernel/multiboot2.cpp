@@ -23,16 +23,6 @@ const char* memory_type_name(MemoryType type)
     return "?";
 }
 
-const char* framebuffer_type_name(FramebufferType type)
-{
-    switch (type) {
-    case FramebufferType::Indexed: return "indexed";
-    case FramebufferType::Rgb: return "RGB";
-    case FramebufferType::EgaText: return "EGA text";
-    }
-    return "?";
-}
-
 const char* boot_info_error_code_name(BootInfoErrorCode code)
 {
     switch (code) {

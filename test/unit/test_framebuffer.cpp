@@ -25,15 +25,15 @@ namespace {
 constexpr uint8_t kCanary = 0xa5;
 constexpr size_t kGuardBytes = 64;
 
-kernel::FramebufferInfo rgb_info(uint32_t width, uint32_t height, uint32_t pitch, uint8_t bpp)
+drivers::FramebufferInfo rgb_info(uint32_t width, uint32_t height, uint32_t pitch, uint8_t bpp)
 {
-    kernel::FramebufferInfo fb;
+    drivers::FramebufferInfo fb;
     fb.phys_addr = PhysicalAddress(0x80000000);
     fb.width = width;
     fb.height = height;
     fb.pitch = pitch;
     fb.bpp = bpp;
-    fb.type = kernel::FramebufferType::Rgb;
+    fb.type = drivers::FramebufferType::Rgb;
     if (bpp >= 24) {
         fb.red = {16, 8}; // the usual x86 BGR(x) byte order
         fb.green = {8, 8};
@@ -151,15 +151,15 @@ TEST_CASE("check_framebuffer accepts RGB layouts and names what it refuses", "[f
     CHECK(drivers::check_framebuffer(rgb_info(640, 480, 1280, 16)));
     CHECK(drivers::check_framebuffer(rgb_info(8, 16, 24, 24))->bytes_per_pixel == 3);
 
-    auto refused = [](const kernel::FramebufferInfo& fb) {
+    auto refused = [](const drivers::FramebufferInfo& fb) {
         auto r = drivers::check_framebuffer(fb);
         REQUIRE_FALSE(r);
         return r.error();
     };
-    kernel::FramebufferInfo fb = rgb_info(1024, 768, 4096, 32);
-    fb.type = kernel::FramebufferType::Indexed;
+    drivers::FramebufferInfo fb = rgb_info(1024, 768, 4096, 32);
+    fb.type = drivers::FramebufferType::Indexed;
     CHECK(refused(fb) == FramebufferError::Indexed);
-    fb.type = kernel::FramebufferType::EgaText;
+    fb.type = drivers::FramebufferType::EgaText;
     CHECK(refused(fb) == FramebufferError::EgaText);
     CHECK(refused(rgb_info(1024, 768, 1024, 8)) == FramebufferError::UnsupportedDepth);
     CHECK(refused(rgb_info(7, 768, 4096, 32)) == FramebufferError::TooSmall);
@@ -192,7 +192,7 @@ TEST_CASE("encode_pixel places and scales each channel", "[framebuffer]")
     CHECK(drivers::encode_pixel(bgrx, {0xaa, 0x55, 0x00}) == 0x00aa5500u);
     CHECK(drivers::encode_pixel(bgrx, {0, 0, 0}) == 0u);
 
-    kernel::FramebufferInfo info = rgb_info(64, 64, 256, 32);
+    drivers::FramebufferInfo info = rgb_info(64, 64, 256, 32);
     info.red = {0, 8}; // RGBx: red in the lowest byte
     info.blue = {16, 8};
     CHECK(drivers::encode_pixel(*drivers::check_framebuffer(info), {0x12, 0x34, 0x56}) == 0x00563412u);

@@ -148,7 +148,7 @@ KTEST(console, screen_console_matches_boot_display)
                         standard_text ? "VGA text console" : drawable ? "framebuffer console" : "no screen console");
     else
         lib::log::print("    (the loader reported no display: no screen console)\n");
-    KEXPECT_EQ(drivers::has_vga_text(info), standard_text);
+    KEXPECT_EQ(drivers::has_vga_text(info.has_framebuffer ? &info.framebuffer : nullptr), standard_text);
     KEXPECT_EQ(drivers::vga_text_console_present(), standard_text);
     KEXPECT_EQ(drivers::framebuffer_console_present(), drawable);
 }
