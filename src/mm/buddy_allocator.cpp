@@ -3,6 +3,8 @@
 
 #include <bit>
 
+#include "mm/fragmentation.h"
+
 namespace mm {
 
 namespace {
@@ -407,49 +409,15 @@ lib::Expected<size_t, BuddyError> BuddyAllocator::block_size_of(const void* ptr)
 // Statistics
 // ---------------------------------------------------------------------------
 
-// Linux mm/vmstat.c: __fragmentation_index(). "Pages" are min blocks here.
-//   0     => a request of this order would fail for lack of memory,
-//   1000  => it would fail because free memory is fragmented,
-//   -1000 => it would not fail (a block of this order or larger is free).
-// As in Linux the value can dip below 0 when very few, large-ish blocks are free.
+// Linux's indexes over this allocator's buddyinfo ("pages" are min blocks here): mm/fragmentation.h.
 int BuddyAllocator::fragmentation_index(unsigned order) const
 {
-    if (order >= m_order_count)
-        return 0;
-    uint64_t free_pages = 0;
-    uint64_t free_blocks_total = 0;
-    uint64_t free_blocks_suitable = 0;
-    for (unsigned k = 0; k < m_order_count; ++k) {
-        const uint64_t blocks = m_free_count[k];
-        free_blocks_total += blocks;
-        free_pages += blocks << k;
-        if (k >= order)
-            free_blocks_suitable += blocks << (k - order);
-    }
-    if (free_blocks_total == 0)
-        return 0;
-    if (free_blocks_suitable != 0)
-        return -1000;
-    const uint64_t requested = uint64_t{1} << order;
-    return 1000 - static_cast<int>((1000 + free_pages * 1000 / requested) / free_blocks_total);
+    return mm::fragmentation_index(m_free_count, m_order_count, order);
 }
 
-// Linux mm/vmstat.c: unusable_free_index(): share of free memory, in
-// thousandths, in blocks too small for this order.
 int BuddyAllocator::unusable_free_index(unsigned order) const
 {
-    if (order >= m_order_count)
-        return 0;
-    uint64_t free_pages = 0;
-    uint64_t suitable_pages = 0;
-    for (unsigned k = 0; k < m_order_count; ++k) {
-        free_pages += m_free_count[k] << k;
-        if (k >= order)
-            suitable_pages += m_free_count[k] << k;
-    }
-    if (free_pages == 0)
-        return 1000;
-    return static_cast<int>((free_pages - suitable_pages) * 1000 / free_pages);
+    return mm::unusable_free_index(m_free_count, m_order_count, order);
 }
 
 BuddyStats BuddyAllocator::stats() const

@@ -54,27 +54,6 @@ const char* to_string(FrameError error)
     return "unknown frame error";
 }
 
-int32_t fragmentation_index(const uint64_t* free_blocks, unsigned order_count, unsigned order)
-{
-    if (order >= order_count)
-        return 0;
-    uint64_t total_blocks = 0;
-    uint64_t free_pages = 0;
-    bool suitable = false;
-    for (unsigned k = 0; k < order_count; ++k) {
-        total_blocks += free_blocks[k];
-        free_pages += free_blocks[k] << k;
-        if (k >= order && free_blocks[k] != 0)
-            suitable = true;
-    }
-    if (total_blocks == 0)
-        return 0;
-    if (suitable)
-        return -1000;
-    const uint64_t requested = uint64_t{1} << order;
-    return static_cast<int32_t>(1000 - static_cast<int64_t>((1000 + free_pages * 1000 / requested) / total_blocks));
-}
-
 FrameError FrameAllocator::from_buddy(BuddyError error)
 {
     switch (error) {

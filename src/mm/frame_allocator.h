@@ -44,6 +44,7 @@
 #include "lib/span.h"
 #include "lib/types.h"
 #include "mm/buddy_allocator.h"
+#include "mm/fragmentation.h" // fragmentation_index over FrameStats::free_blocks
 
 namespace mm {
 
@@ -93,11 +94,6 @@ enum class ZoneLimit : uint8_t {
     Any,       // highest zones first
     Below4GiB, // only zones below kLowMemoryLimit, highest of those first
 };
-
-// Linux's __fragmentation_index in thousandths for a request of `order`, from
-// per-order free block counts (-1000: a block is free; 0: nothing free; towards
-// 1000: failure due to fragmentation).
-int32_t fragmentation_index(const uint64_t* free_blocks, unsigned order_count, unsigned order);
 
 struct FrameStats {
     uint64_t bytes_total = 0;          // managed by zones (excludes metadata)

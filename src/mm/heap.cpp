@@ -6,36 +6,9 @@
 
 #include "lib/log.h"
 #include "lib/string.h"
+#include "mm/fragmentation.h"
 
 namespace mm {
-
-namespace {
-
-constexpr uint64_t kPoisonWord = 0x6b6b6b6b6b6b6b6bull;
-
-// Linux's __fragmentation_index in thousandths from per-order free counts.
-int32_t fragmentation_index_of(const uint64_t* free_blocks, unsigned order_count, unsigned order)
-{
-    if (order >= order_count)
-        return 0;
-    uint64_t total_blocks = 0;
-    uint64_t free_units = 0;
-    uint64_t suitable = 0;
-    for (unsigned k = 0; k < order_count; ++k) {
-        total_blocks += free_blocks[k];
-        free_units += free_blocks[k] << k;
-        if (k >= order)
-            suitable += free_blocks[k];
-    }
-    if (total_blocks == 0)
-        return 0;
-    if (suitable != 0)
-        return -1000;
-    const uint64_t requested = uint64_t{1} << order;
-    return static_cast<int32_t>(1000 - static_cast<int64_t>((1000 + free_units * 1000 / requested) / total_blocks));
-}
-
-} // namespace
 
 // ---------------------------------------------------------------------------
 // Names
@@ -1364,7 +1337,7 @@ void Heap::stats_without_source(HeapStats& out) const
     out.chunks_empty = m_empty.size();
     out.medium_metadata_bytes = out.chunks * m_chunk_meta_bytes;
     for (unsigned k = 0; k < m_medium_orders; ++k)
-        out.medium_fragmentation_index[k] = fragmentation_index_of(out.medium_free_blocks, m_medium_orders, k);
+        out.medium_fragmentation_index[k] = fragmentation_index(out.medium_free_blocks, m_medium_orders, k);
 }
 
 // The list a chunk belongs on: its largest free order, or full / empty.

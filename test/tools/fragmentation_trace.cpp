@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "mm/buddy_allocator.h"
+#include "mm/fragmentation.h"
 #include "mm/frame_allocator.h"
 
 namespace {
@@ -105,19 +106,6 @@ void print_counters(const TraceCounters& c, unsigned order_count)
         std::printf(" %" PRIu64, c.failures_by_order[k]);
     std::printf(")\n  mean occupancy in steady state %.2f%%\n",
                 c.occupancy_samples ? 100.0 * c.occupancy_sum / c.occupancy_samples : 0.0);
-}
-
-// Unusable free index like Linux's unusable_free_index(), thousandths.
-int32_t unusable_index(const uint64_t* free_blocks, unsigned order_count, unsigned order)
-{
-    uint64_t free_pages = 0;
-    uint64_t suitable = 0;
-    for (unsigned k = 0; k < order_count; ++k) {
-        free_pages += free_blocks[k] << k;
-        if (k >= order)
-            suitable += free_blocks[k] << k;
-    }
-    return free_pages == 0 ? 1000 : static_cast<int32_t>((free_pages - suitable) * 1000 / free_pages);
 }
 
 // Generic trace driver. alloc(order) -> address or 0; release(address, order).
@@ -282,7 +270,7 @@ int run_frames(uint64_t ops, uint64_t seed)
     const mm::FrameStats s = frames->stats();
     int32_t unusable[mm::kFrameOrders];
     for (unsigned k = 0; k < mm::kFrameOrders; ++k)
-        unusable[k] = unusable_index(s.free_blocks, mm::kFrameOrders, k);
+        unusable[k] = mm::unusable_free_index(s.free_blocks, mm::kFrameOrders, k);
     print_counters(c, mm::kFrameOrders);
     std::printf("  final: %" PRIu64 " live blocks, %" PRIu64 " of %" PRIu64 " bytes used (%.2f%%), %" PRIu64
                 " free\n",
