@@ -1,7 +1,7 @@
 #pragma once
 // x86_64 side of the Loom of Fate: FPU/SSE enablement, the context switch and the kernel-stack
 // area. The generic interface (arch::thread_context_*, arch::kernel_stack_*) is declared in
-// sched/thread.h; this header adds what only x86_64 code (the exception reports) needs.
+// arch/thread.h; this header adds what only x86_64 code (the exception reports) needs.
 //
 // Kernel-stack area: a window of kKernelStackSlots slots of kKernelStackSlotBytes each at
 // kKernelStackAreaBase (PML4 slot 448, outside the physmap's 64 TiB and the image). A slot is
@@ -15,7 +15,7 @@
 // never allocates or frees a table and the Mana Pool's figures return exactly to where they were.
 #include <stdint.h>
 
-#include "sched/thread.h"
+#include "arch/thread.h"
 
 namespace arch {
 
