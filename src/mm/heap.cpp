@@ -275,7 +275,7 @@ void* Heap::take_pages(unsigned order)
         const uint64_t free_pages = m_config.source_free_pages(m_config.source_context);
         if (free_pages < pages + m_config.min_watermark_pages) {
             // Not there at all, or only by dipping into the min reserve.
-            ++(free_pages < pages ? m_source_failures : m_watermark_refusals);
+            ++(free_pages < pages ? m_counters.source_failures : m_counters.watermark_refusals);
             m_pressure = true;
             return nullptr;
         }
@@ -284,7 +284,7 @@ void* Heap::take_pages(unsigned order)
     }
     void* p = m_source.allocate_pages(order);
     if (p == nullptr) {
-        ++m_source_failures;
+        ++m_counters.source_failures;
         m_pressure = true;
         return nullptr;
     }
@@ -295,12 +295,12 @@ void* Heap::take_pages(unsigned order)
         // The source broke its contract (alignment, or pages outside the window
         // the tags cover): refuse the pages rather than lose track of them.
         m_source.free_pages(p, order);
-        ++m_source_failures;
+        ++m_counters.source_failures;
         return nullptr;
     }
-    m_pages_held += pages;
-    if (m_pages_held > m_peak_pages)
-        m_peak_pages = m_pages_held;
+    m_counters.pages_held += pages;
+    if (m_counters.pages_held > m_counters.peak_pages_held)
+        m_counters.peak_pages_held = m_counters.pages_held;
     return p;
 }
 
@@ -308,7 +308,7 @@ void Heap::give_pages(void* pages, unsigned order)
 {
     const uint64_t count = uint64_t{1} << order;
     set_tags(reinterpret_cast<uintptr_t>(pages), count, kTagReleased);
-    m_pages_held -= count;
+    m_counters.pages_held -= count;
     m_source.free_pages(pages, order);
 }
 
@@ -362,8 +362,8 @@ bool Heap::inject_failure()
 {
     if (m_fail_countdown == 0 || --m_fail_countdown != 0)
         return false;
-    ++m_injected;
-    ++m_failed;
+    ++m_counters.injected_failures;
+    ++m_counters.failed_allocations;
     return true;
 }
 
@@ -380,10 +380,10 @@ void* Heap::allocate_request(const Request& request)
 
 void Heap::finish_allocation(void*, size_t usable)
 {
-    ++m_allocations;
-    m_used += usable;
-    if (m_used > m_peak_used)
-        m_peak_used = m_used;
+    ++m_counters.allocations;
+    m_counters.bytes_used += usable;
+    if (m_counters.bytes_used > m_counters.peak_bytes_used)
+        m_counters.peak_bytes_used = m_counters.bytes_used;
 }
 
 void Heap::after_success()
@@ -394,8 +394,8 @@ void Heap::after_success()
 
 void Heap::fail_allocation(const Request& request, const char* cache_name)
 {
-    ++m_failed;
-    ++m_oom_events;
+    ++m_counters.failed_allocations;
+    ++m_counters.oom_events;
     stats(m_oom_stats);
     HeapOomReport report;
     report.size = request.size;
@@ -408,20 +408,20 @@ void Heap::fail_allocation(const Request& request, const char* cache_name)
         m_config.on_oom(m_config.oom_context, report);
     else
         lib::log::error("Mana Pool: out of memory: {} bytes from the {} layer ({} KiB held)", request.size,
-                        to_string(request.layer), m_pages_held * 4);
+                        to_string(request.layer), m_counters.pages_held * 4);
 }
 
 void* Heap::allocate(size_t size, size_t alignment)
 {
     if (!m_ready) {
-        ++m_failed;
+        ++m_counters.failed_allocations;
         return nullptr;
     }
     if (inject_failure())
         return nullptr;
     const auto request = classify(size, alignment);
     if (!request) {
-        ++m_failed;
+        ++m_counters.failed_allocations;
         return nullptr;
     }
     void* p = allocate_request(*request);
@@ -448,7 +448,7 @@ void* Heap::allocate_zeroed(size_t count, size_t size)
 {
     size_t total;
     if (__builtin_mul_overflow(count, size, &total)) {
-        ++m_failed;
+        ++m_counters.failed_allocations;
         return nullptr;
     }
     void* p = allocate(total);
@@ -519,7 +519,7 @@ void Heap::on_slab_report(void* context, const SlabCorruptionReport& report)
 
 void Heap::deliver(const HeapCorruption& corruption)
 {
-    ++m_corruptions;
+    ++m_counters.corruptions;
     if (m_config.on_corruption != nullptr) {
         m_config.on_corruption(m_config.corruption_context, corruption);
         return;
@@ -607,7 +607,7 @@ Heap::Chunk* Heap::create_chunk()
         give_pages(pages, m_config.chunk_order);
         return nullptr;
     }
-    ++m_chunks_created;
+    ++m_counters.chunks_created;
     list_push(chunk, kListEmpty);
     return chunk;
 }
@@ -618,7 +618,7 @@ void Heap::release_chunk(Chunk* chunk)
     chunk->magic = 0; // stale pointers into the released chunk now read as freed
     chunk->owner = nullptr;
     chunk->buddy.~BuddyAllocator();
-    ++m_chunks_released;
+    ++m_counters.chunks_released;
     give_pages(chunk, m_config.chunk_order);
 }
 
@@ -852,8 +852,8 @@ lib::Expected<void, HeapError> Heap::free_medium(void* ptr)
     auto freed = block.chunk->buddy.free(reinterpret_cast<void*>(block.block));
     if (!freed) // cannot happen: found above
         return lib::unexpected(HeapError::Corrupted);
-    ++m_frees;
-    m_used -= block.block_size;
+    ++m_counters.frees;
+    m_counters.bytes_used -= block.block_size;
     rebucket(block.chunk);
     return {};
 }
@@ -872,8 +872,8 @@ void* Heap::allocate_large(unsigned order)
     set_tags(base, 1, make_tag(TagKind::LargeHead, order));
     if (count > 1)
         set_tags(base + kHeapPageSize, count - 1, make_tag(TagKind::LargeTail, order));
-    ++m_large_blocks;
-    m_large_pages += count;
+    ++m_counters.large_blocks;
+    m_counters.large_bytes += count * kHeapPageSize;
     return pages;
 }
 
@@ -882,10 +882,10 @@ lib::Expected<void, HeapError> Heap::free_large(void* ptr, uint8_t tag)
     if ((reinterpret_cast<uintptr_t>(ptr) & (kHeapPageSize - 1)) != 0)
         return lib::unexpected(HeapError::InteriorPointer);
     const unsigned order = tag_order(tag);
-    --m_large_blocks;
-    m_large_pages -= size_t{1} << order;
-    m_used -= kHeapPageSize << order;
-    ++m_frees;
+    --m_counters.large_blocks;
+    m_counters.large_bytes -= kHeapPageSize << order;
+    m_counters.bytes_used -= kHeapPageSize << order;
+    ++m_counters.frees;
     give_pages(ptr, order);
     return {};
 }
@@ -917,8 +917,8 @@ lib::Expected<void, HeapError> Heap::free(void* ptr)
                 return lib::unexpected(HeapError::WrongCache);
             if (auto freed = cache->free(ptr); !freed)
                 return lib::unexpected(from_slab(freed.error()));
-            ++m_frees;
-            m_used -= cache->object_size();
+            ++m_counters.frees;
+            m_counters.bytes_used -= cache->object_size();
             return {};
         }
         case TagKind::ChunkMeta: return lib::unexpected(HeapError::InteriorPointer);
@@ -1107,7 +1107,7 @@ lib::Expected<void, HeapError> Heap::detach_cache(SlabCache& cache)
 void* Heap::cache_allocate(SlabCache& cache)
 {
     if (!m_ready || object_cache_index(&cache) < 0) {
-        ++m_failed;
+        ++m_counters.failed_allocations;
         return nullptr;
     }
     if (inject_failure())
@@ -1161,8 +1161,8 @@ lib::Expected<void, HeapError> Heap::cache_free(SlabCache& cache, void* ptr)
         count_invalid_free();
         return lib::unexpected(from_slab(freed.error()));
     }
-    ++m_frees;
-    m_used -= cache.object_size();
+    ++m_counters.frees;
+    m_counters.bytes_used -= cache.object_size();
     return {};
 }
 
@@ -1209,7 +1209,7 @@ size_t Heap::reclaim(size_t pages_wanted)
         return 0;
     m_reclaiming = true;
     m_pressure = false;
-    ++m_pressure_events;
+    ++m_counters.pressure_events;
     if (m_config.source_free_pages != nullptr) {
         const uint64_t free_pages = m_config.source_free_pages(m_config.source_context);
         if (free_pages < m_config.low_watermark_pages)
@@ -1221,7 +1221,7 @@ size_t Heap::reclaim(size_t pages_wanted)
     for (size_t i = 0; i < count; ++i)
         reclaimers[i] = m_reclaimers[i];
     for (size_t i = 0; i < count; ++i) {
-        ++m_reclaimer_calls;
+        ++m_counters.reclaimer_calls;
         reclaimers[i].fn(reclaimers[i].context, *this, pages_wanted);
     }
     const size_t released = shrink();
@@ -1279,29 +1279,11 @@ void Heap::stats(HeapStats& out) const
 void Heap::stats_without_source(HeapStats& out) const
 {
     out = HeapStats{};
-    out.pages_held = m_pages_held;
-    out.peak_pages_held = m_peak_pages;
-    out.bytes_total = m_pages_held * kHeapPageSize;
-    out.bytes_used = m_used;
-    out.bytes_free = out.bytes_total > m_used ? out.bytes_total - m_used : 0;
-    out.peak_bytes_used = m_peak_used;
+    static_cast<HeapCounters&>(out) = m_counters;
+    out.bytes_total = m_counters.pages_held * kHeapPageSize;
+    out.bytes_free = out.bytes_total > m_counters.bytes_used ? out.bytes_total - m_counters.bytes_used : 0;
     out.low_watermark_pages = m_config.low_watermark_pages;
     out.min_watermark_pages = m_config.min_watermark_pages;
-    out.allocations = m_allocations;
-    out.frees = m_frees;
-    out.failed_allocations = m_failed;
-    out.invalid_frees = m_invalid_frees;
-    out.corruptions = m_corruptions;
-    out.pressure_events = m_pressure_events;
-    out.reclaimer_calls = m_reclaimer_calls;
-    out.oom_events = m_oom_events;
-    out.injected_failures = m_injected;
-    out.watermark_refusals = m_watermark_refusals;
-    out.source_failures = m_source_failures;
-    out.chunks_created = m_chunks_created;
-    out.chunks_released = m_chunks_released;
-    out.large_blocks = m_large_blocks;
-    out.large_bytes = m_large_pages * kHeapPageSize;
     if (!m_ready)
         return;
 
@@ -1368,8 +1350,10 @@ HeapCheckReport Heap::check_local(const void* ptr) const
     auto violation = [&](HeapViolation kind, uintptr_t address) { note_violation(report, kind, address); };
     if (!m_ready)
         return report;
-    if (m_used > m_pages_held * kHeapPageSize || m_large_pages > m_pages_held || m_large_blocks > m_large_pages ||
-        m_peak_pages < m_pages_held || m_peak_used < m_used)
+    const HeapCounters& c = m_counters;
+    const uint64_t held_bytes = c.pages_held * kHeapPageSize;
+    if (c.bytes_used > held_bytes || c.large_bytes > held_bytes || c.large_blocks > c.large_bytes / kHeapPageSize ||
+        c.peak_pages_held < c.pages_held || c.peak_bytes_used < c.bytes_used)
         violation(HeapViolation::Accounting, 0);
     const auto address = reinterpret_cast<uintptr_t>(ptr);
     if (ptr == nullptr || !in_window(address))
@@ -1492,7 +1476,7 @@ HeapCheckReport Heap::check_invariants() const
         const Chunk* prev = nullptr;
         for (const Chunk* chunk = list.front(); chunk != nullptr; chunk = ChunkList::next(*chunk)) {
             const auto base = reinterpret_cast<uintptr_t>(chunk);
-            if (++count > m_pages_held) { // longer than memory allows: a cycle
+            if (++count > m_counters.pages_held) { // longer than memory allows: a cycle
                 violation(HeapViolation::ChunkList, base);
                 break;
             }
@@ -1617,10 +1601,11 @@ HeapCheckReport Heap::check_invariants() const
     }
 
     // Accounting.
-    used += m_large_pages * kHeapPageSize;
+    used += m_counters.large_bytes;
     if (report.slab_pages * kHeapPageSize != slab_bytes || report.chunk_pages != chunks * chunk_pages ||
-        report.large_pages != m_large_pages ||
-        m_pages_held != report.slab_pages + report.chunk_pages + report.large_pages || used != m_used)
+        report.large_pages * kHeapPageSize != m_counters.large_bytes ||
+        m_counters.pages_held != report.slab_pages + report.chunk_pages + report.large_pages ||
+        used != m_counters.bytes_used)
         violation(HeapViolation::Accounting, 0);
     return report;
 }

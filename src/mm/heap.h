@@ -148,40 +148,16 @@ struct HeapCacheRow {
     bool operator==(const HeapCacheRow&) const = default;
 };
 
-// A plain snapshot (about 4 KiB: keep it off small stacks).
-struct HeapStats {
+// The figures the heap keeps as it runs: one struct, so stats() copies it whole, and HeapStats
+// is one too (readers name the fields as they always did).
+struct HeapCounters {
     // Everything held from the PageSource, metadata included.
     uint64_t pages_held = 0;
     uint64_t peak_pages_held = 0;
-    uint64_t bytes_total = 0; // pages_held * 4096
-    uint64_t bytes_used = 0;  // handed out: object sizes, medium blocks, large blocks
-    uint64_t bytes_free = 0;  // total - used: free slots and blocks, empty slabs/chunks, metadata
+    uint64_t bytes_used = 0; // handed out: object sizes, medium blocks, large blocks
     uint64_t peak_bytes_used = 0;
-
-    // Per layer.
-    uint64_t small_bytes_total = 0; // size-class slabs
-    uint64_t small_bytes_used = 0;
-    uint64_t object_bytes_total = 0; // typed-cache slabs
-    uint64_t object_bytes_used = 0;
-    uint64_t chunks = 0;
-    uint64_t chunks_empty = 0;
-    uint64_t medium_bytes_total = 0; // chunk regions (metadata pages excluded)
-    uint64_t medium_bytes_used = 0;
-    uint64_t medium_bytes_free = 0;
-    uint64_t medium_metadata_bytes = 0;
     uint64_t large_blocks = 0;
     uint64_t large_bytes = 0;
-
-    // The medium buddy summed over chunks, like /proc/buddyinfo, and Linux's
-    // __fragmentation_index per order (thousandths) over those sums.
-    uint64_t medium_min_block = 0;
-    unsigned medium_order_count = 0;
-    uint64_t medium_free_blocks[kBuddyMaxOrders] = {};
-    int32_t medium_fragmentation_index[kBuddyMaxOrders] = {};
-
-    HeapSourceStats source;
-    uint64_t low_watermark_pages = 0;
-    uint64_t min_watermark_pages = 0;
 
     // Counters over the heap's life.
     uint64_t allocations = 0;        // successful, every layer and typed cache
@@ -197,6 +173,38 @@ struct HeapStats {
     uint64_t source_failures = 0;    // the PageSource had no pages (returned nullptr, or reports too few free)
     uint64_t chunks_created = 0;
     uint64_t chunks_released = 0;
+
+    bool operator==(const HeapCounters&) const = default;
+};
+
+// A plain snapshot (about 4 KiB: keep it off small stacks): the counters, then what a walk of
+// the caches and chunks finds.
+struct HeapStats : HeapCounters {
+    uint64_t bytes_total = 0; // pages_held * 4096
+    uint64_t bytes_free = 0;  // total - used: free slots and blocks, empty slabs/chunks, metadata
+
+    // Per layer (large_blocks and large_bytes are counters).
+    uint64_t small_bytes_total = 0; // size-class slabs
+    uint64_t small_bytes_used = 0;
+    uint64_t object_bytes_total = 0; // typed-cache slabs
+    uint64_t object_bytes_used = 0;
+    uint64_t chunks = 0;
+    uint64_t chunks_empty = 0;
+    uint64_t medium_bytes_total = 0; // chunk regions (metadata pages excluded)
+    uint64_t medium_bytes_used = 0;
+    uint64_t medium_bytes_free = 0;
+    uint64_t medium_metadata_bytes = 0;
+
+    // The medium buddy summed over chunks, like /proc/buddyinfo, and Linux's
+    // __fragmentation_index per order (thousandths) over those sums (mm/fragmentation.h).
+    uint64_t medium_min_block = 0;
+    unsigned medium_order_count = 0;
+    uint64_t medium_free_blocks[kBuddyMaxOrders] = {};
+    int32_t medium_fragmentation_index[kBuddyMaxOrders] = {};
+
+    HeapSourceStats source;
+    uint64_t low_watermark_pages = 0;
+    uint64_t min_watermark_pages = 0;
 
     unsigned cache_count = 0;
     HeapCacheRow caches[kHeapMaxCacheRows] = {};
@@ -428,14 +436,14 @@ public:
     HeapCheckReport check_local(const void* ptr) const;
 
     bool debug_enabled() const { return m_debug; }
-    uint64_t pages_held() const { return m_pages_held; }
-    uint64_t bytes_used() const { return m_used; }
+    uint64_t pages_held() const { return m_counters.pages_held; }
+    uint64_t bytes_used() const { return m_counters.bytes_used; }
     // Life counters of stats() without its snapshot (which copies every cache row), for checks
     // after every operation.
-    uint64_t failed_allocations() const { return m_failed; }
-    uint64_t injected_failures() const { return m_injected; }
-    uint64_t watermark_refusals() const { return m_watermark_refusals; }
-    uint64_t source_failures() const { return m_source_failures; }
+    uint64_t failed_allocations() const { return m_counters.failed_allocations; }
+    uint64_t injected_failures() const { return m_counters.injected_failures; }
+    uint64_t watermark_refusals() const { return m_counters.watermark_refusals; }
+    uint64_t source_failures() const { return m_counters.source_failures; }
     size_t chunk_bytes() const { return kHeapPageSize << m_config.chunk_order; }
     size_t medium_max_block() const { return m_config.medium_max_block; }
     const SlabCache& size_class_cache(unsigned index) const { return m_classes[index]; }
@@ -562,7 +570,7 @@ private:
     void deliver(const HeapCorruption& corruption);
     static void on_slab_report(void* context, const SlabCorruptionReport& report);
     HeapCacheRow cache_row(const SlabCache& cache, bool typed) const;
-    void count_invalid_free() { ++m_invalid_frees; }
+    void count_invalid_free() { ++m_counters.invalid_frees; }
 
     PageSource& m_source;
     HeapConfig m_config;
@@ -588,26 +596,7 @@ private:
     unsigned m_medium_orders = 0;
     unsigned m_medium_min_shift = 0;
 
-    // Accounting.
-    uint64_t m_pages_held = 0;
-    uint64_t m_peak_pages = 0;
-    uint64_t m_used = 0;
-    uint64_t m_peak_used = 0;
-    uint64_t m_large_blocks = 0;
-    uint64_t m_large_pages = 0;
-    uint64_t m_allocations = 0;
-    uint64_t m_frees = 0;
-    uint64_t m_failed = 0;
-    uint64_t m_invalid_frees = 0;
-    uint64_t m_corruptions = 0;
-    uint64_t m_pressure_events = 0;
-    uint64_t m_reclaimer_calls = 0;
-    uint64_t m_oom_events = 0;
-    uint64_t m_injected = 0;
-    uint64_t m_watermark_refusals = 0;
-    uint64_t m_source_failures = 0;
-    uint64_t m_chunks_created = 0;
-    uint64_t m_chunks_released = 0;
+    HeapCounters m_counters;
     uint64_t m_fail_countdown = 0;
 
     HeapStats m_oom_stats; // the OOM report's snapshot: no stack for 4 KiB there

@@ -38,7 +38,7 @@ struct HeapTestAccess {
         return h.m_config.tags[(reinterpret_cast<uintptr_t>(p) - h.m_config.window_base) >> 12];
     }
     static uint64_t& bucket_mask(Heap& h) { return h.m_bucket_mask; }
-    static uint64_t& used(Heap& h) { return h.m_used; }
+    static uint64_t& used(Heap& h) { return h.m_counters.bytes_used; }
     static uint64_t& chunk_magic(Heap& h, const void* p)
     {
         return reinterpret_cast<Heap::Chunk*>(reinterpret_cast<uintptr_t>(p) & ~(h.chunk_bytes() - 1))->magic;
