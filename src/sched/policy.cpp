@@ -257,11 +257,7 @@ SchedEntity* Policy::pick_next()
         }
     }
     if (next != nullptr) {
-        if (!next->m_idle_thread) {
-            const uint64_t waited = m_now - next->m_ready_since;
-            next->m_total_wait += waited;
-            if (waited > next->m_max_wait) next->m_max_wait = waited;
-        }
+        if (!next->m_idle_thread) end_wait(*next);
         ++next->m_runs;
     }
     ++m_counters.context_switches;

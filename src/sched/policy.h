@@ -224,6 +224,8 @@ public:
     const char* check_invariants() const;
 
 private:
+    // A ready entity takes the CPU: its time waiting since it became ready is added to its figures.
+    void end_wait(SchedEntity& entity);
     using AgeList = AgeRing;
     using TimerList = lib::IntrusiveList<SchedEntity, &SchedEntity::m_timer_link>;
 
@@ -330,6 +332,13 @@ inline void Policy::age_list_append(SchedEntity& entity)
     entity.m_in_age_list = true;
 }
 
+inline void Policy::end_wait(SchedEntity& entity)
+{
+    const uint64_t waited = m_now - entity.m_ready_since;
+    entity.m_total_wait += waited;
+    if (waited > entity.m_max_wait) entity.m_max_wait = waited;
+}
+
 inline void Policy::age_list_remove(SchedEntity& entity)
 {
     if (!entity.m_in_age_list) return;
@@ -375,9 +384,7 @@ inline SchedEntity* Policy::yield_and_pick_next()
     ++current->m_voluntary;
     ++m_counters.voluntary_switches;
     // `next` was queued, so it is not the idle thread.
-    const uint64_t waited = m_now - next->m_ready_since;
-    next->m_total_wait += waited;
-    if (waited > next->m_max_wait) next->m_max_wait = waited;
+    end_wait(*next);
     ++next->m_runs;
     ++m_counters.context_switches;
     m_current = next;

@@ -229,7 +229,10 @@ lib::Expected<void, PagingError> map_kernel_page(VirtualAddress virt, PhysicalAd
     return {};
 }
 
-lib::Expected<PhysicalAddress, PagingError> unmap_kernel_page(VirtualAddress virt)
+namespace {
+
+// The present PTE that maps `virt` in the kernel window (no table is created on the way).
+lib::Expected<volatile uint64_t*, PagingError> present_kernel_pte(VirtualAddress virt)
 {
     if (!is_kernel_window(virt.get()))
         return lib::unexpected(PagingError::OutOfRange);
@@ -237,9 +240,19 @@ lib::Expected<PhysicalAddress, PagingError> unmap_kernel_page(VirtualAddress vir
     auto pte = pte_for(virt.get(), nullptr, ext);
     if (!pte)
         return lib::unexpected(pte.error());
-    const uint64_t value = **pte;
-    if ((value & kPtePresent) == 0)
+    if ((**pte & kPtePresent) == 0)
         return lib::unexpected(PagingError::NotMapped);
+    return *pte;
+}
+
+} // namespace
+
+lib::Expected<PhysicalAddress, PagingError> unmap_kernel_page(VirtualAddress virt)
+{
+    auto pte = present_kernel_pte(virt);
+    if (!pte)
+        return lib::unexpected(pte.error());
+    const uint64_t value = **pte;
     **pte = 0;
     invlpg(virt);
     return PhysicalAddress(value & kPteAddressMask);
@@ -247,16 +260,10 @@ lib::Expected<PhysicalAddress, PagingError> unmap_kernel_page(VirtualAddress vir
 
 lib::Expected<PhysicalAddress, PagingError> kernel_page_frame(VirtualAddress virt)
 {
-    if (!is_kernel_window(virt.get()))
-        return lib::unexpected(PagingError::OutOfRange);
-    PhysmapExtension ext;
-    auto pte = pte_for(virt.get(), nullptr, ext);
+    auto pte = present_kernel_pte(virt);
     if (!pte)
         return lib::unexpected(pte.error());
-    const uint64_t value = **pte;
-    if ((value & kPtePresent) == 0)
-        return lib::unexpected(PagingError::NotMapped);
-    return PhysicalAddress(value & kPteAddressMask);
+    return PhysicalAddress(**pte & kPteAddressMask);
 }
 
 namespace {
