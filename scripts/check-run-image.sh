@@ -12,7 +12,15 @@ done
 # What marks the diagnostics: the .ktests bounds, every case function, and each room's namespace.
 patterns=('__ktests_start' 'ktest_fn_' 'kernel::ktest::' 'kernel::stress::' 'kernel::workloads::'
           'kernel::fault::provoke' 'kernel::diag::g_hooks')
-run_syms=$(nm -C "$run"); test_syms=$(nm -C "$test_image")
+symbols() {
+  local out
+  if ! out=$(nm -C "$1" 2>&1); then
+    echo "check-run-image: nm cannot read $1: $out" >&2
+    exit 2
+  fi
+  printf '%s\n' "$out"
+}
+run_syms=$(symbols "$run"); test_syms=$(symbols "$test_image")
 status=0
 for p in "${patterns[@]}"; do
   found=$(grep -cF -- "$p" <<<"$run_syms" || true)
