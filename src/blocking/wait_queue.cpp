@@ -37,8 +37,9 @@ namespace detail {
 class TimeoutList {
 public:
     // Both under s_lock.
-    static void insert(WaitNode& node)
+    static void insert(WaitNode& node) AETHELOS_REQUIRES(s_lock)
     {
+        s_lock.assert_held();
         // From the back: deadlines are mostly added in increasing order. FIFO among equals.
         WaitNode* after = s_list.back();
         while (after != nullptr && after->deadline > node.deadline)
@@ -48,8 +49,9 @@ public:
         publish_next_deadline();
     }
 
-    static void remove(WaitNode& node)
+    static void remove(WaitNode& node) AETHELOS_REQUIRES(s_lock)
     {
+        s_lock.assert_held();
         s_list.remove(node);
         node.in_timeout_list = false;
         publish_next_deadline();
@@ -58,13 +60,13 @@ public:
     static void add(WaitNode& node)
     {
         install_tick_listener();
-        auto guard = s_lock.lock();
+        IrqSpinLock::Guard guard { s_lock };
         insert(node);
     }
 
     static void cancel(WaitNode& node)
     {
-        auto guard = s_lock.lock();
+        IrqSpinLock::Guard guard { s_lock };
         if (node.in_timeout_list) remove(node);
     }
 
@@ -74,7 +76,7 @@ public:
         if (s_chained != nullptr) s_chained();
         const uint64_t now = kernel::time::ticks();
         if (now < s_next_deadline.load(std::memory_order_relaxed)) return;
-        auto guard = s_lock.lock();
+        IrqSpinLock::Guard guard { s_lock };
         while (s_list.front() != nullptr && s_list.front()->deadline <= now) {
             WaitNode* node = s_list.front();
             remove(*node);
@@ -85,8 +87,9 @@ public:
     }
 
 private:
-    static void publish_next_deadline()
+    static void publish_next_deadline() AETHELOS_REQUIRES(s_lock)
     {
+        s_lock.assert_held();
         s_next_deadline.store(s_list.empty() ? kNoDeadline : s_list.front()->deadline, std::memory_order_relaxed);
     }
 
@@ -106,7 +109,7 @@ private:
     using List = lib::IntrusiveList<WaitNode, &WaitNode::timeout_link>;
 
     static constinit IrqSpinLock s_lock;
-    static constinit List s_list; // sorted by deadline, FIFO among equals
+    static constinit List s_list AETHELOS_GUARDED_BY(s_lock); // sorted by deadline, FIFO among equals
     static constinit std::atomic<uint64_t> s_next_deadline;
     static constinit std::atomic<bool> s_installed;
     static kernel::time::TickCallback s_chained;
@@ -124,6 +127,7 @@ kernel::time::TickCallback TimeoutList::s_chained = nullptr;
 
 sched::Thread* WaitQueue::wake_one_locked()
 {
+    m_lock.assert_held();
     WaitNode* node = m_waiters.pop_front();
     if (node == nullptr) return nullptr;
     sched::Thread* thread = node->thread;
@@ -136,6 +140,7 @@ sched::Thread* WaitQueue::wake_one_locked()
 
 size_t WaitQueue::wake_all_locked()
 {
+    m_lock.assert_held();
     size_t woken = 0;
     while (wake_one_locked() != nullptr)
         ++woken;
@@ -144,7 +149,7 @@ size_t WaitQueue::wake_all_locked()
 
 void WaitQueue::expire(WaitNode& node)
 {
-    auto guard = m_lock.lock();
+    IrqSpinLock::Guard guard { m_lock };
     if (node.state != State::Waiting) return; // a waker got there first; it unparks
     m_waiters.remove(node);
     node.state = State::TimedOut;
@@ -208,25 +213,25 @@ WaitResult WaitQueue::wait_for(uint64_t ticks)
 
 bool WaitQueue::wake_one()
 {
-    auto guard = m_lock.lock();
+    IrqSpinLock::Guard guard { m_lock };
     return wake_one_locked() != nullptr;
 }
 
 size_t WaitQueue::wake_all()
 {
-    auto guard = m_lock.lock();
+    IrqSpinLock::Guard guard { m_lock };
     return wake_all_locked();
 }
 
 bool WaitQueue::has_waiters() const
 {
-    auto guard = m_lock.lock();
+    IrqSpinLock::Guard guard { m_lock };
     return !m_waiters.empty();
 }
 
 size_t WaitQueue::waiter_count() const
 {
-    auto guard = m_lock.lock();
+    IrqSpinLock::Guard guard { m_lock };
     return m_waiters.size();
 }
 

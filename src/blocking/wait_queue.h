@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "lib/intrusive_list.h"
+#include "lib/thread_safety.h"
 #include "sync/irq_spinlock.h"
 
 namespace sched {
@@ -79,16 +80,37 @@ class TimeoutList; // wait_queue.cpp
 
 class WaitQueue {
 public:
-    // The queue seen with its lock held (see with_lock()).
+    // The queue seen with its lock held (see with_lock()). Each call asserts the lock, which also
+    // tells the thread-safety analysis (it cannot see that only with_lock() makes a Locked).
     class Locked {
     public:
         // Wakes the longest waiter; returns its thread, nullptr if nobody waits.
-        sched::Thread* wake_one() { return m_queue.wake_one_locked(); }
-        size_t wake_all() { return m_queue.wake_all_locked(); }
+        sched::Thread* wake_one()
+        {
+            m_queue.m_lock.assert_held();
+            return m_queue.wake_one_locked();
+        }
+        size_t wake_all()
+        {
+            m_queue.m_lock.assert_held();
+            return m_queue.wake_all_locked();
+        }
         // The thread wake_one() would wake, nullptr if nobody waits.
-        sched::Thread* front() const { return m_queue.m_waiters.empty() ? nullptr : m_queue.m_waiters.front()->thread; }
-        bool has_waiters() const { return !m_queue.m_waiters.empty(); }
-        size_t waiter_count() const { return m_queue.m_waiters.size(); }
+        sched::Thread* front() const
+        {
+            m_queue.m_lock.assert_held();
+            return m_queue.m_waiters.empty() ? nullptr : m_queue.m_waiters.front()->thread;
+        }
+        bool has_waiters() const
+        {
+            m_queue.m_lock.assert_held();
+            return !m_queue.m_waiters.empty();
+        }
+        size_t waiter_count() const
+        {
+            m_queue.m_lock.assert_held();
+            return m_queue.m_waiters.size();
+        }
 
     private:
         friend class WaitQueue;
@@ -147,7 +169,7 @@ public:
     template <typename F>
     decltype(auto) with_lock(F&& f)
     {
-        auto guard = m_lock.lock();
+        IrqSpinLock::Guard guard { m_lock };
         Locked locked(*this);
         return f(locked);
     }
@@ -166,13 +188,14 @@ private:
 
     WaitResult wait_core(TryFn try_now, void* try_context, AfterFn after_queued, void* after_context,
                          uint64_t deadline, const char* operation);
-    sched::Thread* wake_one_locked();
-    size_t wake_all_locked();
+    sched::Thread* wake_one_locked() AETHELOS_REQUIRES(m_lock);
+    size_t wake_all_locked() AETHELOS_REQUIRES(m_lock);
     // Called by the tick (timeout list lock held): times `node` out unless a waker got there first.
     void expire(detail::WaitNode& node);
 
     mutable IrqSpinLock m_lock;
-    lib::IntrusiveList<detail::WaitNode, &detail::WaitNode::link> m_waiters; // FIFO: the longest waiter first
+    // FIFO: the longest waiter first.
+    lib::IntrusiveList<detail::WaitNode, &detail::WaitNode::link> m_waiters AETHELOS_GUARDED_BY(m_lock);
 };
 
 } // namespace kernel::sync

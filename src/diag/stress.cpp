@@ -294,7 +294,7 @@ void contend(Worker& w)
     uint64_t mine = 0;
     while (!stopping()) {
         {
-            auto guard = g_contend_lock.lock();
+            kernel::sync::IrqSpinLock::Guard guard { g_contend_lock };
             const uint64_t t0 = arch::read_cycle_counter();
             if (g_inside) report(w, "two threads inside the contend critical section");
             g_inside = true;
@@ -663,7 +663,7 @@ bool run(uint32_t seconds)
         fail("{} threads remain after the run, {} before", g_snapshot.threads_total, threads_before);
 
     {
-        auto guard = g_contend_lock.lock();
+        kernel::sync::IrqSpinLock::Guard guard { g_contend_lock };
         const uint64_t sum = g_contend_increments.load();
         if (g_shared_counter != sum) fail("shared counter {} but the contenders added {}", g_shared_counter, sum);
     }

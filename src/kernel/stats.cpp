@@ -112,7 +112,7 @@ uint32_t ratio_ppm(uint64_t part, uint64_t whole)
 void take_snapshot(Snapshot& out)
 {
     out = Snapshot {};
-    auto guard = g_lock.lock(); // interrupts off from here to the end of the function
+    kernel::sync::IrqSpinLock::Guard guard { g_lock }; // interrupts off from here to the end of the function
     const uint64_t start = arch::read_cycle_counter();
     out.sequence = ++g_sequence;
 

@@ -16,6 +16,7 @@
 #include "lib/format.h"
 #include "lib/log.h"
 #include "lib/utility.h"
+#include "lib/thread_safety.h"
 #include "sync/irq_spinlock.h"
 
 namespace mm {
@@ -27,8 +28,8 @@ constexpr uint64_t kKiB = 1ull << 10;
 
 // Physical addresses here equal physmap offsets, which are 2^47-aligned: far
 // beyond the 4 MiB the FrameAllocator requires.
-constinit FrameAllocator g_frames{arch::kPhysMapBase};
 constinit kernel::sync::IrqSpinLock g_lock{"frames", kernel::sync::LockRank::kFrameAllocator};
+constinit FrameAllocator g_frames AETHELOS_GUARDED_BY(g_lock){arch::kPhysMapBase};
 bool g_ready = false;
 FramesInitReport g_report;
 
@@ -36,8 +37,9 @@ FramesInitReport g_report;
 PhysRange g_low[kernel::BootInfo::kMaxMemoryRegions];
 PhysRange g_high[kernel::BootInfo::kMaxMemoryRegions];
 
-void reserve_or_panic(PhysRange range, const char* what)
+void reserve_or_panic(PhysRange range, const char* what) AETHELOS_REQUIRES(g_lock)
 {
+    g_lock.assert_held();
     if (auto status = g_frames.reserve(range); !status)
         kernel::panic("Mana Pool: cannot reserve {} [{:#x}, {:#x}): {}", what, range.start, range.end,
                       to_string(status.error()));
@@ -45,8 +47,9 @@ void reserve_or_panic(PhysRange range, const char* what)
 
 // Page-table frames for the physmap extension: zeroed, below 4 GiB (so the
 // boot physmap reaches them), taken while init_frames holds the lock.
-PhysicalAddress page_table_frame(void*)
+PhysicalAddress page_table_frame(void*) AETHELOS_REQUIRES(g_lock)
 {
+    g_lock.assert_held();
     auto frame = g_frames.allocate(0, Zero::Yes, ZoneLimit::Below4GiB);
     return frame ? *frame : PhysicalAddress();
 }
@@ -68,7 +71,7 @@ void free_checked(PhysicalAddress frame, int order, uint64_t caller)
 {
     lib::Expected<void, FrameError> status;
     {
-        auto guard = g_lock.lock();
+        kernel::sync::IrqSpinLock::Guard guard { g_lock };
         status = order < 0 ? g_frames.free(frame) : g_frames.free(frame, static_cast<unsigned>(order));
     }
     if (!status) [[unlikely]]
@@ -135,7 +138,7 @@ void init_frames(const kernel::BootInfo& info)
         kernel::panic("Mana Pool: init_frames called twice");
     const uint64_t t0 = arch::read_cycle_counter();
     {
-        auto guard = g_lock.lock();
+        kernel::sync::IrqSpinLock::Guard guard { g_lock };
 
         // The first MiB stays out of the pool: the real-mode IVT and BIOS data area
         // (0..0x500), the EBDA below 640 KiB that firmware (SMM, ACPI) may still use,
@@ -224,7 +227,7 @@ lib::Expected<PhysicalAddress, FrameError> frames_allocate(unsigned order, Zero 
 {
     lib::Expected<PhysicalAddress, FrameError> frame = lib::unexpected(FrameError::OutOfMemory);
     {
-        auto guard = g_lock.lock();
+        kernel::sync::IrqSpinLock::Guard guard { g_lock };
         frame = g_frames.allocate(order, Zero::No, limit);
     }
     // Zeroed outside the lock: up to 4 MiB is too long to keep interrupts off for.
@@ -245,40 +248,45 @@ lib::Expected<PhysicalAddress, FrameError> frames_allocate(unsigned order, Zero 
 
 FrameStats frames_stats()
 {
-    auto guard = g_lock.lock();
+    kernel::sync::IrqSpinLock::Guard guard { g_lock };
     return g_frames.stats();
 }
 
 FrameCheckReport frames_check_invariants()
 {
-    auto guard = g_lock.lock();
+    kernel::sync::IrqSpinLock::Guard guard { g_lock };
     return g_frames.check_invariants();
 }
 
 size_t frames_zone_count()
 {
-    auto guard = g_lock.lock();
+    kernel::sync::IrqSpinLock::Guard guard { g_lock };
     return g_frames.zone_count();
 }
 
 FrameZoneInfo frames_zone(size_t i)
 {
-    auto guard = g_lock.lock();
+    kernel::sync::IrqSpinLock::Guard guard { g_lock };
     return g_frames.zone(i);
 }
 
-lib::Span<const PhysRange> frames_reserved_ranges() { return g_frames.reserved_ranges(); }
+// Without the lock: the reserved ranges are fixed once init_frames returns.
+lib::Span<const PhysRange> frames_reserved_ranges() AETHELOS_NO_THREAD_SAFETY_ANALYSIS
+{
+    return g_frames.reserved_ranges();
+}
 
 PhysicalAddress frames_managed_end()
 {
-    auto guard = g_lock.lock();
+    kernel::sync::IrqSpinLock::Guard guard { g_lock };
     const size_t n = g_frames.zone_count();
     return n == 0 ? PhysicalAddress() : g_frames.zone(n - 1).managed.end;
 }
 
-void* frame_to_virt(PhysicalAddress frame) { return g_frames.to_virt(frame); }
+// Without the lock: address arithmetic on the physmap base, which never changes.
+void* frame_to_virt(PhysicalAddress frame) AETHELOS_NO_THREAD_SAFETY_ANALYSIS { return g_frames.to_virt(frame); }
 
-PhysicalAddress virt_to_frame(const void* virt) { return g_frames.to_phys(virt); }
+PhysicalAddress virt_to_frame(const void* virt) AETHELOS_NO_THREAD_SAFETY_ANALYSIS { return g_frames.to_phys(virt); }
 
 PageSource& kernel_page_source() { return g_page_source; }
 

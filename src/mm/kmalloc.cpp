@@ -15,6 +15,7 @@
 #include "lib/log.h"
 #include "lib/utility.h"
 #include "mm/frames.h"
+#include "lib/thread_safety.h"
 #include "sync/irq_spinlock.h"
 
 namespace mm {
@@ -28,8 +29,9 @@ constinit IrqSpinLock g_lock{"heap", LockRank::kHeap};
 // The heap lives here from init_heap on: it cannot come from itself, and a
 // global constructor would run before the frames exist.
 alignas(Heap) unsigned char g_storage[sizeof(Heap)];
-Heap* g_heap = nullptr;
-HeapOomHandler g_oom;
+// Set once by init_heap, then read lock-free (a null check); the heap itself is used under g_lock.
+Heap* g_heap AETHELOS_PT_GUARDED_BY(g_lock) = nullptr;
+HeapOomHandler g_oom AETHELOS_GUARDED_BY(g_lock);
 
 // Writes formatted text straight to every console (no line prefix).
 struct LogSink final : lib::FormatSink {
@@ -44,8 +46,9 @@ void log_oom(void*, const HeapOomReport& report)
 }
 
 // Called with the heap lock held: the OOM handler may be swapped at any time.
-void on_oom(void*, const HeapOomReport& report)
+void on_oom(void*, const HeapOomReport& report) AETHELOS_REQUIRES(g_lock)
 {
+    g_lock.assert_held();
     if (g_oom.fn != nullptr)
         g_oom.fn(g_oom.context, report);
 }
@@ -114,21 +117,21 @@ class KernelCacheHost final : public ObjectCacheHost {
 public:
     lib::Expected<void, HeapError> attach_cache(SlabCache& cache, const SlabCacheConfig& config) override
     {
-        auto guard = g_lock.lock();
+        IrqSpinLock::Guard guard { g_lock };
         if (g_heap == nullptr)
             return lib::unexpected(HeapError::NotInitialized);
         return g_heap->attach_cache(cache, config);
     }
     lib::Expected<void, HeapError> detach_cache(SlabCache& cache) override
     {
-        auto guard = g_lock.lock();
+        IrqSpinLock::Guard guard { g_lock };
         if (g_heap == nullptr)
             return lib::unexpected(HeapError::NotInitialized);
         return g_heap->detach_cache(cache);
     }
     void* cache_allocate(SlabCache& cache) override
     {
-        auto guard = g_lock.lock();
+        IrqSpinLock::Guard guard { g_lock };
         return g_heap != nullptr ? g_heap->cache_allocate(cache) : nullptr;
     }
     [[gnu::noinline]] lib::Expected<void, HeapError> cache_free(SlabCache& cache, void* ptr) override
@@ -136,7 +139,7 @@ public:
         const auto caller = reinterpret_cast<uint64_t>(__builtin_return_address(0));
         lib::Expected<void, HeapError> result = lib::unexpected(HeapError::NotInitialized);
         {
-            auto guard = g_lock.lock();
+            IrqSpinLock::Guard guard { g_lock };
             if (g_heap != nullptr)
                 result = g_heap->cache_free(cache, ptr);
         }
@@ -149,7 +152,7 @@ public:
         const auto caller = reinterpret_cast<uint64_t>(__builtin_return_address(0));
         lib::Expected<void, HeapError> result = lib::unexpected(HeapError::NotInitialized);
         {
-            auto guard = g_lock.lock();
+            IrqSpinLock::Guard guard { g_lock };
             if (g_heap != nullptr)
                 result = g_heap->cache_validate(cache, ptr);
         }
@@ -192,7 +195,7 @@ void init_heap()
     config.on_oom = &on_oom;
     config.on_corruption = &on_corruption;
 
-    auto guard = g_lock.lock();
+    IrqSpinLock::Guard guard { g_lock };
     if (g_oom.fn == nullptr) // keep one installed before the heap existed
         g_oom = HeapOomHandler{&log_oom, nullptr};
     auto* heap = new (g_storage) Heap(kernel_page_source(), config);
@@ -216,7 +219,7 @@ void* kmalloc(size_t size)
 {
     if (g_heap == nullptr) [[unlikely]]
         return nullptr;
-    auto guard = g_lock.lock();
+    IrqSpinLock::Guard guard { g_lock };
     return g_heap->allocate(size);
 }
 
@@ -224,7 +227,7 @@ void* kmalloc_aligned(size_t size, size_t alignment)
 {
     if (g_heap == nullptr) [[unlikely]]
         return nullptr;
-    auto guard = g_lock.lock();
+    IrqSpinLock::Guard guard { g_lock };
     return g_heap->allocate(size, alignment);
 }
 
@@ -234,7 +237,7 @@ void* kcalloc(size_t count, size_t size)
         return nullptr;
     size_t total;
     if (__builtin_mul_overflow(count, size, &total)) {
-        auto guard = g_lock.lock();
+        IrqSpinLock::Guard guard { g_lock };
         return g_heap->allocate_zeroed(count, size); // counts the failure, returns nullptr
     }
     void* p = kmalloc(total);
@@ -250,7 +253,7 @@ void* kcalloc(size_t count, size_t size)
         return nullptr;
     lib::Expected<void*, HeapError> result;
     {
-        auto guard = g_lock.lock();
+        IrqSpinLock::Guard guard { g_lock };
         result = g_heap->reallocate(ptr, size);
     }
     if (!result) [[unlikely]]
@@ -264,7 +267,7 @@ void detail::kfree_from(void* ptr, uint64_t caller)
         return;
     lib::Expected<void, HeapError> result = lib::unexpected(HeapError::NotInitialized);
     if (g_heap != nullptr) {
-        auto guard = g_lock.lock();
+        IrqSpinLock::Guard guard { g_lock };
         result = g_heap->free(ptr);
     }
     if (!result) [[unlikely]]
@@ -280,7 +283,7 @@ void detail::kfree_sized_from(void* ptr, size_t size, uint64_t caller)
     lib::Expected<void, HeapError> result = lib::unexpected(HeapError::NotInitialized);
     size_t usable = 0;
     if (g_heap != nullptr) {
-        auto guard = g_lock.lock();
+        IrqSpinLock::Guard guard { g_lock };
         auto found = g_heap->usable_size(ptr);
         if (found && *found < size)
             usable = *found;
@@ -311,7 +314,7 @@ void detail::kfree_sized_from(void* ptr, size_t size, uint64_t caller)
     const auto caller = reinterpret_cast<uint64_t>(__builtin_return_address(0));
     lib::Expected<size_t, HeapError> result = lib::unexpected(HeapError::NotInitialized);
     if (g_heap != nullptr) {
-        auto guard = g_lock.lock();
+        IrqSpinLock::Guard guard { g_lock };
         result = g_heap->usable_size(ptr);
     }
     if (!result) [[unlikely]]
@@ -326,7 +329,7 @@ void heap_stats(HeapStats& out)
         return;
     }
     {
-        auto guard = g_lock.lock();
+        IrqSpinLock::Guard guard { g_lock };
         g_heap->stats_without_source(out);
     }
     // The frame allocator's figures under its own lock, after the heap's is dropped: the
@@ -338,7 +341,7 @@ HeapCheckReport heap_check_invariants()
 {
     if (g_heap == nullptr)
         return {};
-    auto guard = g_lock.lock();
+    IrqSpinLock::Guard guard { g_lock };
     return g_heap->check_invariants();
 }
 
@@ -346,7 +349,7 @@ size_t heap_shrink()
 {
     if (g_heap == nullptr)
         return 0;
-    auto guard = g_lock.lock();
+    IrqSpinLock::Guard guard { g_lock };
     return g_heap->shrink();
 }
 
@@ -370,7 +373,7 @@ void heap_set_watermarks(uint64_t low_pages, uint64_t min_pages)
 {
     if (g_heap == nullptr)
         return;
-    auto guard = g_lock.lock();
+    IrqSpinLock::Guard guard { g_lock };
     g_heap->set_watermarks(low_pages, min_pages);
 }
 
@@ -378,7 +381,7 @@ lib::Expected<void, HeapError> heap_register_reclaimer(HeapReclaimFn fn, void* c
 {
     if (g_heap == nullptr)
         return lib::unexpected(HeapError::NotInitialized);
-    auto guard = g_lock.lock();
+    IrqSpinLock::Guard guard { g_lock };
     return g_heap->register_reclaimer(fn, context);
 }
 
@@ -386,13 +389,13 @@ lib::Expected<void, HeapError> heap_unregister_reclaimer(HeapReclaimFn fn, void*
 {
     if (g_heap == nullptr)
         return lib::unexpected(HeapError::NotInitialized);
-    auto guard = g_lock.lock();
+    IrqSpinLock::Guard guard { g_lock };
     return g_heap->unregister_reclaimer(fn, context);
 }
 
 HeapOomHandler heap_set_oom_handler(HeapOomHandler handler)
 {
-    auto guard = g_lock.lock();
+    IrqSpinLock::Guard guard { g_lock };
     return lib::exchange(g_oom, handler);
 }
 
@@ -400,7 +403,7 @@ void heap_fail_nth_allocation(uint64_t n)
 {
     if (g_heap == nullptr)
         return;
-    auto guard = g_lock.lock();
+    IrqSpinLock::Guard guard { g_lock };
     g_heap->fail_nth_allocation(n);
 }
 

@@ -132,7 +132,7 @@ lib::Expected<KernelStack, KernelStackError> kernel_stack_allocate()
         return lib::unexpected(KernelStackError::NotInitialized);
     uint32_t slot = kKernelStackSlots;
     {
-        auto guard = g_slots_lock.lock();
+        kernel::sync::IrqSpinLock::Guard guard { g_slots_lock };
         for (uint32_t w = 0; w < kBitmapWords && slot == kKernelStackSlots; ++w) {
             if (g_slot_bitmap[w] == ~uint64_t { 0 })
                 continue;
@@ -158,7 +158,7 @@ lib::Expected<KernelStack, KernelStackError> kernel_stack_allocate()
                           to_string(mapped.error()));
         }
         unmap_stack_pages(bottom, i);
-        auto guard = g_slots_lock.lock();
+        kernel::sync::IrqSpinLock::Guard guard { g_slots_lock };
         g_slot_bitmap[slot / 64] &= ~(uint64_t { 1 } << (slot % 64));
         --g_slots_in_use;
         return lib::unexpected(KernelStackError::OutOfMemory);
@@ -172,7 +172,7 @@ void kernel_stack_free(const KernelStack& stack)
         kernel::panic("Loom of Fate: freeing an invalid kernel stack (slot {}, bottom {:#x})", stack.slot,
                       stack.bottom);
     unmap_stack_pages(stack.bottom, kStackPages);
-    auto guard = g_slots_lock.lock();
+    kernel::sync::IrqSpinLock::Guard guard { g_slots_lock };
     const uint64_t bit = uint64_t { 1 } << (stack.slot % 64);
     if ((g_slot_bitmap[stack.slot / 64] & bit) == 0)
         kernel::panic("Loom of Fate: kernel stack slot {} freed twice", stack.slot);
@@ -182,7 +182,7 @@ void kernel_stack_free(const KernelStack& stack)
 
 KernelStackStats kernel_stack_stats()
 {
-    auto guard = g_slots_lock.lock();
+    kernel::sync::IrqSpinLock::Guard guard { g_slots_lock };
     return KernelStackStats { g_slots_in_use, g_slots_peak, kKernelStackSlots };
 }
 

@@ -181,9 +181,9 @@ KTEST(fault, recursive_spinlock)
 {
     CaughtFault caught;
     {
-        auto held = g_outer.lock();
+        kernel::sync::IrqSpinLock::Guard held { g_outer };
         // Reported before the second acquisition changes anything: still held exactly once.
-        KEXPECT(probe_fault(kProbeSoftwarePanic, caught, [] { auto again = g_outer.lock(); }));
+        KEXPECT(probe_fault(kProbeSoftwarePanic, caught, [] { kernel::sync::IrqSpinLock::Guard again { g_outer }; }));
         KEXPECT(g_outer.is_held_by_this_cpu());
         KEXPECT_EQ(sync::preempt_count(), 1u);
     }
@@ -197,8 +197,8 @@ KTEST(fault, lock_order_inversion)
 {
     CaughtFault caught;
     {
-        auto held = g_outer.lock(); // rank 500, then rank 350: backwards
-        KEXPECT(probe_fault(kProbeSoftwarePanic, caught, [] { auto lower = g_lower.lock(); }));
+        kernel::sync::IrqSpinLock::Guard held { g_outer }; // rank 500, then rank 350: backwards
+        KEXPECT(probe_fault(kProbeSoftwarePanic, caught, [] { kernel::sync::IrqSpinLock::Guard lower { g_lower }; }));
         KEXPECT(!g_lower.is_locked());
     }
     KEXPECT_REPORT(caught, "lock order inversion");
@@ -206,8 +206,8 @@ KTEST(fault, lock_order_inversion)
     KEXPECT_REPORT(caught, "while holding spinlock 'fault-probe-outer' (rank 500)");
     // The right order is fine.
     {
-        auto lower = g_lower.lock();
-        auto outer = g_outer.lock();
+        kernel::sync::IrqSpinLock::Guard lower { g_lower };
+        kernel::sync::IrqSpinLock::Guard outer { g_outer };
     }
     expect_consistent(ktest_ctx);
 }
@@ -216,13 +216,13 @@ KTEST(fault, blocking_in_atomic_context)
 {
     CaughtFault caught;
     {
-        auto held = g_outer.lock();
+        kernel::sync::IrqSpinLock::Guard held { g_outer };
         KEXPECT(probe_fault(kProbeSoftwarePanic, caught, [] { sched::sleep_for(1); }));
     }
     KEXPECT_REPORT(caught, "may not sleep (sched::sleep_for) while holding spinlock 'fault-probe-outer'");
 
     {
-        auto held = g_outer.lock();
+        kernel::sync::IrqSpinLock::Guard held { g_outer };
         KEXPECT(probe_fault(kProbeSoftwarePanic, caught, [] { auto m = g_mutex.lock(); }));
     }
     KEXPECT_REPORT(caught, "may not sleep (Mutex::lock) while holding spinlock 'fault-probe-outer'");

@@ -118,7 +118,7 @@ void lock_worker(void*)
     const uint64_t end = now_ticks() + 60;
     while (now_ticks() < end) {
         {
-            auto guard = g_test_lock.lock();
+            kernel::sync::IrqSpinLock::Guard guard { g_test_lock };
             if (++g_inside != 1) g_interleavings.fetch_add(1);
             for (int spin = 0; spin < 2000; ++spin)
                 arch::cpu_relax();
