@@ -7,8 +7,8 @@
 # frame_allocator,heap}.cpp) with the generic sources they need at -O0 --coverage into
 # build/coverage/ with a plain g++ command line (independent of the CMake build),
 # runs them, and prints a gcovr summary for src/mm/{buddy_allocator,slab_cache,
-# size_classes,frame_allocator,heap}.{h,cpp}. Catch2 needs exceptions, so
-# branches that only exist for exception unwinding are excluded
+# size_classes,frame_allocator,heap,heap_*}.{h,cpp} and fragmentation.h. Catch2 needs
+# exceptions, so branches that only exist for exception unwinding are excluded
 # (--exclude-throw-branches), as are branches gcov itself marks unreachable.
 # -fprofile-update=atomic: the multi-threaded stress test would otherwise race on the
 # counters and leave negative call counts that gcovr cannot parse.
@@ -26,6 +26,7 @@ core="buddy_allocator slab_cache size_classes frame_allocator heap"
 sources=(test/unit/main.cpp test/support/*.cpp src/lib/*.cpp src/arch/host/*.cpp src/sync/*.cpp
          src/time/time.cpp) # time: the lock statistics in src/sync read the uptime
 for c in $core; do sources+=("test/unit/test_$c.cpp" "src/mm/$c.cpp"); done
+sources+=(src/mm/heap_*.cpp) # the heap's layers, beside heap.cpp
 
 rm -rf "$out"
 mkdir -p "$out/obj"
@@ -48,7 +49,7 @@ g++ --coverage -fprofile-update=atomic -o "$out/allocator_tests" "$out"/obj/*.o 
 echo "coverage: running the allocator tests"
 (cd "$out" && ./allocator_tests) | tail -n 3
 
-filter='src/mm/(buddy_allocator|slab_cache|size_classes|frame_allocator|heap)\.(h|cpp)$'
+filter='src/mm/(buddy_allocator|slab_cache|size_classes|frame_allocator|heap(_[a-z]+)?|fragmentation)\.(h|cpp)$'
 gcovr_args=(--root "$here" --object-directory "$out/obj" --filter "$filter"
             --exclude-throw-branches --exclude-unreachable-branches)
 echo

@@ -65,6 +65,12 @@
 //   realloc. Damage goes to the corruption callback with the order, block,
 //   object, offset and the bytes found; the operation then completes.
 //
+// ## Files
+// heap.cpp is the front door (construction, allocate/free/reallocate dispatch); the layers are
+// heap_small.cpp (slab owners, typed caches), heap_medium.cpp (chunks, buddy blocks, red zones
+// and poison) and heap_pages.cpp (pages from the source, tags, large blocks, reclaim); then
+// heap_stats.cpp, heap_check.cpp (invariants) and heap_reports.cpp (names, reports).
+//
 // ## Concurrency
 // None here: the caller serialises every call (the kernel: one IrqSpinLock).
 // Reclaimers and the OOM handler run inside the allocation that triggered
@@ -512,6 +518,7 @@ private:
         size_t alignment;
     };
 
+    // The front door (heap.cpp).
     lib::Expected<void, HeapError> validate_config() const;
     lib::Expected<Request, HeapError> classify(size_t size, size_t alignment) const;
     void* allocate_request(const Request& request);
@@ -520,22 +527,22 @@ private:
     void after_success();
     void fail_allocation(const Request& request, const char* cache_name);
 
-    // Tags and pages.
+    // Pages, tags, large blocks and pressure (heap_pages.cpp).
     bool in_window(uintptr_t address) const { return address - m_config.window_base < m_config.window_bytes; }
     uint8_t tag_at(uintptr_t address) const { return m_config.tags[(address - m_config.window_base) >> 12]; }
+    lib::Expected<uint8_t, HeapError> live_tag(const void* ptr) const;
     void set_tags(uintptr_t address, size_t pages, uint8_t tag);
     void* take_pages(unsigned order);
     void give_pages(void* pages, unsigned order);
 
-    // Small.
+    // Small objects and typed caches (heap_small.cpp).
     bool is_size_class(const SlabCache* cache) const;
     int object_cache_index(const SlabCache* cache) const;
     lib::Expected<SlabCache*, HeapError> slab_owner(const void* ptr, uint8_t tag) const;
     static HeapError from_slab(SlabError error);
 
-    // Medium.
+    // Medium (heap_medium.cpp).
     unsigned medium_order_for(size_t bytes) const;
-    size_t medium_debug_block_bytes(size_t size, size_t alignment) const;
     Chunk* create_chunk();
     void release_chunk(Chunk* chunk);
     void list_push(Chunk* chunk, uint8_t list);
@@ -559,14 +566,14 @@ private:
                              MediumCorruptionReport* report) const;
     void fill_medium_debug(uintptr_t block, size_t block_size, size_t left, size_t requested);
     lib::Expected<void, HeapError> free_medium(void* ptr);
+    uint8_t bucket_of(const Chunk* chunk) const;
 
-    // Large.
+    // Large (heap_pages.cpp).
     void* allocate_large(unsigned order);
     lib::Expected<void, HeapError> free_large(void* ptr, uint8_t tag);
 
-    uint8_t bucket_of(const Chunk* chunk) const;
+    // Checks (heap_check.cpp), reports (heap_reports.cpp), statistics (heap_stats.cpp).
     static void note_violation(HeapCheckReport& report, HeapViolation kind, uintptr_t address);
-
     void deliver(const HeapCorruption& corruption);
     static void on_slab_report(void* context, const SlabCorruptionReport& report);
     HeapCacheRow cache_row(const SlabCache& cache, bool typed) const;
