@@ -38,6 +38,12 @@ uint64_t read_cycle_counter();
 // in interrupts.h with the in_irq() helper; host: per-thread, driven by host_irq_enter/exit.)
 uint32_t interrupt_nesting_depth();
 
+// Told of every real (non-spurious) IRQ as its handler starts (`entering` true) and after its EOI
+// (false); for the scheduler trace. Runs with interrupts disabled; must not block or log. Returns
+// the observer it replaces. (Host: stored, never called, since the host has no IRQs.)
+using IrqObserver = void (*)(uint8_t irq, bool entering);
+IrqObserver set_irq_observer(IrqObserver observer);
+
 #if defined(AETHELOS_HOST_TEST)
 // Host tests only: make this thread look as if it entered / left a hardware interrupt handler, so
 // code that asks interrupt_nesting_depth() can be exercised. The interrupt flag is left alone.

@@ -9,7 +9,6 @@
 #include <type_traits>
 
 #include "arch/cpu.h"
-#include "arch/x86_64/interrupts.h"
 #include "lib/panic.h"
 #include "time/time.h"
 #include "lib/log.h"

@@ -48,6 +48,14 @@ uint64_t read_cycle_counter()
 }
 
 uint32_t interrupt_nesting_depth() { return t_interrupt_nesting_depth; }
+
+IrqObserver set_irq_observer(IrqObserver observer)
+{
+    static IrqObserver s_observer = nullptr;
+    const IrqObserver previous = s_observer;
+    s_observer = observer;
+    return previous;
+}
 void host_irq_enter() { ++t_interrupt_nesting_depth; }
 void host_irq_exit()
 {

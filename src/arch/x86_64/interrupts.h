@@ -61,10 +61,7 @@ bool irq_has_handler(uint8_t irq);
 
 IrqExitHook set_irq_exit_hook(IrqExitHook hook);
 
-// Told of every real (non-spurious) IRQ as its handler starts (`entering` true) and after its EOI
-// (false); for the scheduler trace. Runs with interrupts disabled; must not block or log.
-using IrqObserver = void (*)(uint8_t irq, bool entering);
-IrqObserver set_irq_observer(IrqObserver observer);
+// set_irq_observer (the scheduler trace's view of IRQs) is part of the arch interface: arch/cpu.h.
 
 // How many hardware interrupt handlers are running on this CPU: 0 in normal code, 1 inside an IRQ
 // handler. Exceptions do not count.
