@@ -26,8 +26,8 @@ public:
     {
         if (m_memory.data() == nullptr)
             return;
-        auto added = m_frames.init(lib::Span<const mm::PhysRange>(kUsable, 2),
-                                   lib::Span<const mm::PhysRange>(kReserved, 1));
+        auto added =
+            m_frames.init(lib::Span<const mm::PhysRange>(kUsable, 2), lib::Span<const mm::PhysRange>(kReserved, 1));
         m_ok = added.has_value() && m_frames.zone_count() == 2;
     }
     bool ok() const { return m_ok; }
@@ -65,8 +65,7 @@ void frame_pair(benchmark::State& state, unsigned order, FrameSetup setup, mm::Z
         top_blocks.push_back(*block);
     }
     for (unsigned o = mm::kFrameMaxOrder; o-- > 0;) {
-        while (frames.allocate(o)) {
-        }
+        while (frames.allocate(o)) { }
     }
     for (PhysicalAddress block : top_blocks)
         (void)frames.free(block, mm::kFrameMaxOrder);

@@ -39,8 +39,7 @@ int main(int argc, char** argv)
 {
     const bool reexeced = getenv(kReexecGuard) != nullptr;
     switch (bench::load_system_allocators(!reexeced)) {
-    case bench::LoadResult::Ok:
-        break;
+    case bench::LoadResult::Ok: break;
     case bench::LoadResult::NeedsStaticTlsReexec:
         fprintf(stderr, "bench: jemalloc needs more static TLS; re-executing with GLIBC_TUNABLES=%s\n",
                 kStaticTlsTunable);
@@ -59,11 +58,13 @@ int main(int argc, char** argv)
     benchmark::AddCustomContext("jemalloc", bench::g_jemalloc.available() ? bench::g_jemalloc.library : "unavailable");
     benchmark::AddCustomContext("repetitions", std::to_string(bench::repetitions()));
 #ifdef AETHELOS_BENCH_NO_SIMD
-    benchmark::AddCustomContext("build", "g++ " __VERSION__ ", -O2 -DNDEBUG, no AETHELOS_DEBUG_CHECKS, no SIMD "
-                                         "(-mgeneral-regs-only for src/, -fno-tree-vectorize for bench/)");
+    benchmark::AddCustomContext("build",
+                                "g++ " __VERSION__ ", -O2 -DNDEBUG, no AETHELOS_DEBUG_CHECKS, no SIMD "
+                                "(-mgeneral-regs-only for src/, -fno-tree-vectorize for bench/)");
 #else
-    benchmark::AddCustomContext("build", "g++ " __VERSION__ ", -O2 -DNDEBUG, no AETHELOS_DEBUG_CHECKS, "
-                                         "host SIMD allowed (AETHELOS_BENCH_HOST_SIMD=ON: not kernel-like)");
+    benchmark::AddCustomContext("build",
+                                "g++ " __VERSION__ ", -O2 -DNDEBUG, no AETHELOS_DEBUG_CHECKS, "
+                                "host SIMD allowed (AETHELOS_BENCH_HOST_SIMD=ON: not kernel-like)");
 #endif
     benchmark::AddCustomContext("cycles", "TSC ticks per op: median over fenced batches (see bench_support.h)");
     const auto& trace = bench::ChurnTrace::get();

@@ -61,7 +61,7 @@ class KmallocPolicy {
 public:
     static constexpr const char* kName = "heap";
 
-    KmallocPolicy() : m_fixture(kHeapBytes), m_policy{m_fixture.ok() ? &m_fixture.heap() : nullptr} {}
+    KmallocPolicy() : m_fixture(kHeapBytes), m_policy{m_fixture.ok() ? &m_fixture.heap() : nullptr} { }
     bool ready() const { return m_policy.ready(); }
     void* allocate(size_t size) { return m_policy.allocate(size); }
     void release(void* p, size_t size) { m_policy.release(p, size); }

@@ -63,8 +63,7 @@ double measure_tsc_mhz()
 {
     const uint64_t t0 = monotonic_ns();
     const uint64_t c0 = __rdtsc();
-    while (monotonic_ns() - t0 < 100000000ull) {
-    }
+    while (monotonic_ns() - t0 < 100000000ull) { }
     const uint64_t c1 = __rdtsc();
     const uint64_t t1 = monotonic_ns();
     return static_cast<double>(c1 - c0) * 1000.0 / static_cast<double>(t1 - t0);

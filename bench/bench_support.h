@@ -51,9 +51,9 @@ benchmark::internal::Benchmark* add(const std::string& name, Fn&& fn)
 }
 
 // Registration entry points, one per file, called by main() in this order.
-void register_pair_benchmarks();   // bench_pairs.cpp: slab caches vs the mallocs, buddy pairs and worst case
-void register_frame_benchmarks();  // bench_frames.cpp: FrameAllocator order 0 / order 9
-void register_churn_benchmarks();  // bench_churn.cpp: the random-size trace on every general allocator
+void register_pair_benchmarks();  // bench_pairs.cpp: slab caches vs the mallocs, buddy pairs and worst case
+void register_frame_benchmarks(); // bench_frames.cpp: FrameAllocator order 0 / order 9
+void register_churn_benchmarks(); // bench_churn.cpp: the random-size trace on every general allocator
 
 // ---- Cycles ----------------------------------------------------------------
 //
@@ -71,7 +71,7 @@ void register_churn_benchmarks();  // bench_churn.cpp: the random-size trace on 
 
 class TscCounter {
 public:
-    TscCounter() : m_start(__rdtsc()) {}
+    TscCounter() : m_start(__rdtsc()) { }
     void finish(benchmark::State& state) const
     {
         const uint64_t ticks = __rdtsc() - m_start;
@@ -117,8 +117,7 @@ void sample_cycles(benchmark::State& state, Op&& op, size_t ops_per_call = 1)
     std::vector<uint64_t> samples;
     samples.reserve(kCycleSamples);
     const uint64_t start = __rdtsc();
-    while (samples.size() < kCycleMaxSamples &&
-           (samples.size() < kCycleSamples || __rdtsc() - start < window)) {
+    while (samples.size() < kCycleMaxSamples && (samples.size() < kCycleSamples || __rdtsc() - start < window)) {
         const uint64_t t0 = fenced_rdtsc();
         for (size_t i = 0; i < calls; ++i)
             op();
@@ -127,8 +126,8 @@ void sample_cycles(benchmark::State& state, Op&& op, size_t ops_per_call = 1)
     }
     const uint64_t ticks = median(samples);
     const uint64_t overhead = rdtsc_overhead();
-    state.counters["cycles"] = static_cast<double>(ticks > overhead ? ticks - overhead : 0) /
-                               static_cast<double>(calls * ops_per_call);
+    state.counters["cycles"] =
+        static_cast<double>(ticks > overhead ? ticks - overhead : 0) / static_cast<double>(calls * ops_per_call);
 }
 
 // A benchmark setup or invariant failed: no numbers are better than wrong ones.
@@ -267,7 +266,7 @@ struct Jemalloc {
 // replays the same sizes.
 class SplitMix64 {
 public:
-    explicit SplitMix64(uint64_t seed) : m_state(seed) {}
+    explicit SplitMix64(uint64_t seed) : m_state(seed) { }
     uint64_t next()
     {
         uint64_t z = (m_state += 0x9e3779b97f4a7c15ull);
@@ -288,7 +287,7 @@ struct ChurnOp {
 
 struct ChurnTrace {
     static constexpr uint64_t kSeed = 0x4d616e61506f6f6cull; // "ManaPool"
-    static constexpr uint32_t kSlots = 2048;                // live blocks (working set)
+    static constexpr uint32_t kSlots = 2048;                 // live blocks (working set)
     static constexpr size_t kOps = size_t{1} << 20;          // replayed cyclically
     // Size mix: 80% small (8..2048 B), 15% medium (2 KiB..64 KiB], 5% large (64 KiB..256 KiB].
     static constexpr uint32_t kSmallMax = 2048;

@@ -104,8 +104,7 @@ void TargetReporter::print_targets()
         }
         out << text("    %6.0f  %5.2f (%5.1f)", size, slab->cpu_ns, slab->cycles)
             << text("      %5.2f (%5.1f)", mi->cpu_ns, mi->cycles)
-            << text("   %5.2f (%5.1f)", glibc->cpu_ns, glibc->cycles)
-            << text("  %10.2fx  %7.2fx", vs_mi, vs_glibc);
+            << text("   %5.2f (%5.1f)", glibc->cpu_ns, glibc->cycles) << text("  %10.2fx  %7.2fx", vs_mi, vs_glibc);
         const std::string batch = "batch/" + std::to_string(size) + "/";
         const Result* bslab = find(batch + "slab");
         const Result* bmi = find(batch + "mimalloc");
@@ -150,8 +149,7 @@ void TargetReporter::print_targets()
                     worst_pair);
         if (worst_fragmented >= 0)
             out << text("; fragmented heap: slowest %.2f ns", worst_fragmented);
-        out << "  => " << verdict(worst_pair <= kBuddyPairTargetNs && worst_fragmented <= kBuddyPairTargetNs)
-            << "\n";
+        out << "  => " << verdict(worst_pair <= kBuddyPairTargetNs && worst_fragmented <= kBuddyPairTargetNs) << "\n";
     } else {
         out << "  Buddy pair: not run\n";
     }

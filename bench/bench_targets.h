@@ -15,7 +15,7 @@ namespace bench {
 
 class TargetReporter : public benchmark::ConsoleReporter {
 public:
-    explicit TargetReporter(OutputOptions options) : ConsoleReporter(options) {}
+    explicit TargetReporter(OutputOptions options) : ConsoleReporter(options) { }
 
     void ReportRuns(const std::vector<Run>& runs) override;
     // Prints the targets table to the reporter's output stream.
@@ -25,15 +25,15 @@ private:
     struct Result {
         double real_ns = 0;
         double cpu_ns = 0;
-        double cycles = -1;   // the "cycles" counter, -1 when absent
-        double pair_ns = -1;  // the batch benchmarks' "pair_time" counter, in ns
-        bool median = false;  // an aggregate median (else a single run)
+        double cycles = -1;  // the "cycles" counter, -1 when absent
+        double pair_ns = -1; // the batch benchmarks' "pair_time" counter, in ns
+        bool median = false; // an aggregate median (else a single run)
     };
 
     const Result* find(const std::string& name) const;
     const Result* find_min(const std::string& name) const;
 
-    std::map<std::string, Result> m_results; // medians, by benchmark name without the repetition suffix
+    std::map<std::string, Result> m_results;  // medians, by benchmark name without the repetition suffix
     std::map<std::string, Result> m_minimums; // the "min" aggregates
 };
 

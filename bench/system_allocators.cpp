@@ -67,8 +67,8 @@ bool verify_private(const char* name, SystemAllocator& allocator, const char* ex
     const size_t after = glibc_in_use();
     const size_t usable = allocator.usable_size_fn(probe);
     allocator.free_fn(probe);
-    const bool ok = probe != nullptr && contains(allocator.library, expected_library) && after == before &&
-                    usable >= kProbeBytes;
+    const bool ok =
+        probe != nullptr && contains(allocator.library, expected_library) && after == before && usable >= kProbeBytes;
     fprintf(stderr, "bench: %-8s malloc from %s: glibc uordblks %+lld for %zu B, own usable size %zu: %s\n", name,
             allocator.library.c_str(), static_cast<long long>(after) - static_cast<long long>(before), kProbeBytes,
             usable, ok ? "verified" : "FAILED");

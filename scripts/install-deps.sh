@@ -11,7 +11,7 @@ PACKAGES=(
   qemu-system-x86 ovmf
   catch2 gdb gcovr
   libbenchmark-dev libmimalloc-dev libjemalloc-dev libboost-context-dev
-  clang-14 libclang-rt-14-dev llvm-14 python3 gnuplot-nox
+  clang-14 clang-format-14 libclang-rt-14-dev llvm-14 python3 gnuplot-nox
 )
 
 missing=()

@@ -50,7 +50,7 @@ namespace {
 std::vector<size_t> shuffled_indices(size_t n)
 {
     std::vector<size_t> order(n);
-    std::iota(order.begin(), order.end(), size_t { 0 });
+    std::iota(order.begin(), order.end(), size_t{0});
     std::mt19937_64 rng(0x100f'0f'fa7e);
     std::shuffle(order.begin(), order.end(), rng);
     return order;
@@ -126,17 +126,16 @@ void init_partner(PingPong& pp, SwitchFn fn)
 {
     pp.fn = fn;
     asm volatile("fxsave64 %0" : "=m"(pp.partner.fpu));
-    auto* sp = reinterpret_cast<uint64_t*>(
-        (reinterpret_cast<uintptr_t>(pp.stack + kStackBytes) & ~uintptr_t { 15 }) - 16);
+    auto* sp = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(pp.stack + kStackBytes) & ~uintptr_t{15}) - 16);
     sp[0] = 0;
     sp[1] = 0;
     *--sp = reinterpret_cast<uint64_t>(&host_thread_trampoline);
-    *--sp = 0;                                          // rbp
-    *--sp = 0;                                          // rbx
-    *--sp = reinterpret_cast<uint64_t>(&partner_main);  // r12
-    *--sp = reinterpret_cast<uint64_t>(&pp);            // r13
-    *--sp = 0;                                          // r14
-    *--sp = 0;                                          // r15
+    *--sp = 0;                                         // rbp
+    *--sp = 0;                                         // rbx
+    *--sp = reinterpret_cast<uint64_t>(&partner_main); // r12
+    *--sp = reinterpret_cast<uint64_t>(&pp);           // r13
+    *--sp = 0;                                         // r14
+    *--sp = 0;                                         // r15
     pp.partner.sp = reinterpret_cast<uint64_t>(sp);
 }
 
@@ -182,11 +181,11 @@ void BM_SwitchBoostFcontext(benchmark::State& state)
 
 void BM_SwitchBoostFiber(benchmark::State& state)
 {
-    bctx::fiber partner { [](bctx::fiber&& main) {
+    bctx::fiber partner{[](bctx::fiber&& main) {
         for (;;)
             main = std::move(main).resume();
         return std::move(main);
-    } };
+    }};
     partner = std::move(partner).resume(); // first entry
     for (auto _ : state)
         partner = std::move(partner).resume();

@@ -57,7 +57,8 @@ public:
     InterruptGuard() : m_were_enabled(interrupts_enabled()) { interrupts_disable(); }
     ~InterruptGuard()
     {
-        if (m_were_enabled) interrupts_enable();
+        if (m_were_enabled)
+            interrupts_enable();
     }
     InterruptGuard(const InterruptGuard&) = delete;
     InterruptGuard& operator=(const InterruptGuard&) = delete;

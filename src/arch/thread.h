@@ -9,7 +9,7 @@
 
 namespace arch {
 
-inline constexpr size_t kFpuStateBytes = 512;      // x86_64 FXSAVE image
+inline constexpr size_t kFpuStateBytes = 512; // x86_64 FXSAVE image
 inline constexpr uint64_t kKernelStackBytes = 16 * 1024;
 
 // A thread's saved CPU state while it is off the CPU: its kernel stack pointer (the callee-saved

@@ -21,7 +21,7 @@ struct HardwareTimer {
     // The real period of the running timer (not 1e9 / hz), rounded to the nearest nanosecond.
     virtual uint64_t tick_period_ns() const = 0;
     // The same period exactly. Timers whose period is a whole number of ns need not override this.
-    virtual TickPeriod tick_period() const { return TickPeriod { tick_period_ns(), 1 }; }
+    virtual TickPeriod tick_period() const { return TickPeriod{tick_period_ns(), 1}; }
     // The range of rates start_periodic accepts.
     virtual uint32_t min_hz() const = 0;
     virtual uint32_t max_hz() const = 0;

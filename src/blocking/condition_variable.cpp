@@ -17,8 +17,7 @@ CvStatus ConditionVariable::wait_impl(MutexGuard& guard, uint64_t deadline, cons
     if (mutex == nullptr || !mutex->held_by_current_thread()) {
         const sched::Thread* self = sched::current();
         kernel::panic("{} on '{}' by '{}' without owning the mutex ({})", operation, name(),
-                      self != nullptr ? self->name() : "boot",
-                      mutex == nullptr ? "the guard is empty" : mutex->name());
+                      self != nullptr ? self->name() : "boot", mutex == nullptr ? "the guard is empty" : mutex->name());
     }
     // Queued first, then the mutex is released (after_queued): a notify by whoever takes the
     // mutex next finds us in the queue.
@@ -30,7 +29,8 @@ CvStatus ConditionVariable::wait_impl(MutexGuard& guard, uint64_t deadline, cons
     };
     const WaitResult result = m_waiters.wait_unless(never, unlock, deadline, operation);
     // A deadline already past returns before queueing, with the mutex still held.
-    if (unlocked) mutex->acquire();
+    if (unlocked)
+        mutex->acquire();
     return result == WaitResult::Woken ? CvStatus::NoTimeout : CvStatus::Timeout;
 }
 

@@ -30,7 +30,7 @@ enum class CvStatus : uint8_t { NoTimeout, Timeout };
 
 class ConditionVariable {
 public:
-    constexpr explicit ConditionVariable(const char* name = "condition variable") : m_waiters(name) {}
+    constexpr explicit ConditionVariable(const char* name = "condition variable") : m_waiters(name) { }
     ConditionVariable(const ConditionVariable&) = delete;
     ConditionVariable& operator=(const ConditionVariable&) = delete;
 
@@ -52,7 +52,8 @@ public:
     bool wait_until(MutexGuard& guard, uint64_t deadline_tick, Predicate predicate)
     {
         while (!predicate())
-            if (wait_until(guard, deadline_tick) == CvStatus::Timeout) return predicate();
+            if (wait_until(guard, deadline_tick) == CvStatus::Timeout)
+                return predicate();
         return true;
     }
     template <typename Predicate>

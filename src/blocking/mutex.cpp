@@ -16,12 +16,15 @@ namespace {
 // "blocking/mutex.cpp" from a full path: the last two components.
 const char* short_path(const char* path)
 {
-    if (path == nullptr) return "?";
+    if (path == nullptr)
+        return "?";
     const char* last = nullptr;
     const char* start = path;
     for (const char* p = path; *p != '\0'; ++p) {
-        if (*p != '/') continue;
-        if (last != nullptr) start = last + 1;
+        if (*p != '/')
+            continue;
+        if (last != nullptr)
+            start = last + 1;
         last = p;
     }
     return start;
@@ -63,7 +66,8 @@ void Mutex::acquire(std::source_location where)
         note_acquired(where);
         return;
     }
-    if (expected == self) report_recursion(self, where);
+    if (expected == self)
+        report_recursion(self, where);
 
     // Contended. Under the queue lock: take it if it became free, else queue up; release() then
     // makes us the owner before waking us (handoff).
@@ -92,7 +96,8 @@ void Mutex::release()
 {
     sched::Thread* self = sched::current();
     sched::Thread* owner = m_owner.load(std::memory_order_relaxed);
-    if (self == nullptr || owner != self) report_bad_release(self, owner);
+    if (self == nullptr || owner != self)
+        report_bad_release(self, owner);
 #if AETHELOS_SYNC_CHECKS
     m_acquired_file = nullptr;
     m_acquired_line = 0;
@@ -101,7 +106,8 @@ void Mutex::release()
         // Handoff: the longest waiter owns it from here on; free only when nobody waits.
         sched::Thread* next = waiters.front();
         m_owner.store(next, std::memory_order_release);
-        if (next != nullptr) (void)waiters.wake_one();
+        if (next != nullptr)
+            (void)waiters.wake_one();
     });
 }
 

@@ -47,7 +47,8 @@ public:
     public:
         ~Guard()
         {
-            if (m_mutex != nullptr) m_mutex->release();
+            if (m_mutex != nullptr)
+                m_mutex->release();
         }
         Guard(const Guard&) = delete;
         Guard& operator=(const Guard&) = delete;
@@ -59,20 +60,21 @@ public:
         {
             Mutex* mutex = m_mutex;
             m_mutex = nullptr;
-            if (mutex != nullptr) mutex->release();
+            if (mutex != nullptr)
+                mutex->release();
         }
         Mutex* mutex() const { return m_mutex; }
 
     private:
         friend class Mutex;
         friend class ConditionVariable;
-        explicit Guard(Mutex* mutex) : m_mutex(mutex) {}
+        explicit Guard(Mutex* mutex) : m_mutex(mutex) { }
 
         Mutex* m_mutex;
     };
 
     // `name` (a string literal) appears in the reports.
-    constexpr explicit Mutex(const char* name) : m_name(name), m_waiters(name) {}
+    constexpr explicit Mutex(const char* name) : m_name(name), m_waiters(name) { }
     Mutex(const Mutex&) = delete;
     Mutex& operator=(const Mutex&) = delete;
 
@@ -110,7 +112,7 @@ private:
     [[noreturn]] void report_bad_release(sched::Thread* self, sched::Thread* owner) const;
 
     const char* m_name;
-    std::atomic<sched::Thread*> m_owner { nullptr };
+    std::atomic<sched::Thread*> m_owner{nullptr};
     WaitQueue m_waiters;
 #if AETHELOS_SYNC_CHECKS
     // Where the owner locked it, for the reports. Written by the owner only.

@@ -13,7 +13,8 @@ bool Semaphore::acquire_with_deadline(uint64_t deadline, const char* operation)
 {
     // Runs under the queue lock, like release(): a unit is taken here, or handed to us by release().
     auto try_now = [this] {
-        if (m_count == 0) return false;
+        if (m_count == 0)
+            return false;
         --m_count;
         return true;
     };
@@ -35,7 +36,8 @@ bool Semaphore::acquire_until(uint64_t deadline_tick)
 bool Semaphore::try_acquire()
 {
     return m_waiters.with_lock([this](WaitQueue::Locked&) {
-        if (m_count == 0) return false;
+        if (m_count == 0)
+            return false;
         --m_count;
         return true;
     });

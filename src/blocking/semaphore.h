@@ -22,7 +22,7 @@ namespace kernel::sync {
 class Semaphore {
 public:
     // `name` (a string literal) names its wait queue in reports.
-    constexpr explicit Semaphore(const char* name, uint64_t initial = 0) : m_count(initial), m_waiters(name) {}
+    constexpr explicit Semaphore(const char* name, uint64_t initial = 0) : m_count(initial), m_waiters(name) { }
     Semaphore(const Semaphore&) = delete;
     Semaphore& operator=(const Semaphore&) = delete;
 

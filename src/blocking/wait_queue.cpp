@@ -8,8 +8,8 @@
 
 #include "arch/cpu.h"
 #include "lib/panic.h"
-#include "time/time.h"
 #include "sched/scheduler.h"
+#include "time/time.h"
 
 namespace kernel::sync {
 
@@ -19,7 +19,8 @@ using State = WaitNode::State;
 uint64_t deadline_after_ticks(uint64_t ticks)
 {
     const uint64_t now = kernel::time::ticks();
-    if (ticks == 0) return now;
+    if (ticks == 0)
+        return now;
     // +1, as sched::sleep_ticks: the current tick period is already partly over.
     return ticks >= kNoDeadline - now - 1 ? kNoDeadline - 1 : now + ticks + 1;
 }
@@ -60,23 +61,26 @@ public:
     static void add(WaitNode& node)
     {
         install_tick_listener();
-        IrqSpinLock::Guard guard { s_lock };
+        IrqSpinLock::Guard guard{s_lock};
         insert(node);
     }
 
     static void cancel(WaitNode& node)
     {
-        IrqSpinLock::Guard guard { s_lock };
-        if (node.in_timeout_list) remove(node);
+        IrqSpinLock::Guard guard{s_lock};
+        if (node.in_timeout_list)
+            remove(node);
     }
 
     // The tick (interrupts off): the scheduler's accounting, then the waiters due at this tick.
     static void on_tick()
     {
-        if (s_chained != nullptr) s_chained();
+        if (s_chained != nullptr)
+            s_chained();
         const uint64_t now = kernel::time::ticks();
-        if (now < s_next_deadline.load(std::memory_order_relaxed)) return;
-        IrqSpinLock::Guard guard { s_lock };
+        if (now < s_next_deadline.load(std::memory_order_relaxed))
+            return;
+        IrqSpinLock::Guard guard{s_lock};
         while (s_list.front() != nullptr && s_list.front()->deadline <= now) {
             WaitNode* node = s_list.front();
             remove(*node);
@@ -99,9 +103,11 @@ private:
     // in order (the ktests that probe the tick do).
     static void install_tick_listener()
     {
-        if (s_installed.load(std::memory_order_acquire)) return;
+        if (s_installed.load(std::memory_order_acquire))
+            return;
         arch::InterruptGuard guard;
-        if (s_installed.load(std::memory_order_relaxed)) return;
+        if (s_installed.load(std::memory_order_relaxed))
+            return;
         s_chained = kernel::time::set_tick_callback(&on_tick);
         s_installed.store(true, std::memory_order_release);
     }
@@ -115,10 +121,10 @@ private:
     static kernel::time::TickCallback s_chained;
 };
 
-constinit IrqSpinLock TimeoutList::s_lock { "wait timeouts", kWaitTimeoutRank };
+constinit IrqSpinLock TimeoutList::s_lock{"wait timeouts", kWaitTimeoutRank};
 constinit TimeoutList::List TimeoutList::s_list;
-constinit std::atomic<uint64_t> TimeoutList::s_next_deadline { kNoDeadline };
-constinit std::atomic<bool> TimeoutList::s_installed { false };
+constinit std::atomic<uint64_t> TimeoutList::s_next_deadline{kNoDeadline};
+constinit std::atomic<bool> TimeoutList::s_installed{false};
 kernel::time::TickCallback TimeoutList::s_chained = nullptr;
 
 } // namespace detail
@@ -129,7 +135,8 @@ sched::Thread* WaitQueue::wake_one_locked()
 {
     m_lock.assert_held();
     WaitNode* node = m_waiters.pop_front();
-    if (node == nullptr) return nullptr;
+    if (node == nullptr)
+        return nullptr;
     sched::Thread* thread = node->thread;
     node->state = State::Woken;
     // Still under our lock: the waiter re-checks its state under it, so it cannot leave (and its
@@ -149,8 +156,9 @@ size_t WaitQueue::wake_all_locked()
 
 void WaitQueue::expire(WaitNode& node)
 {
-    IrqSpinLock::Guard guard { m_lock };
-    if (node.state != State::Waiting) return; // a waker got there first; it unparks
+    IrqSpinLock::Guard guard{m_lock};
+    if (node.state != State::Waiting)
+        return; // a waker got there first; it unparks
     m_waiters.remove(node);
     node.state = State::TimedOut;
     sched::unpark(node.thread);
@@ -182,8 +190,10 @@ WaitResult WaitQueue::wait_core(TryFn try_now, void* try_context, AfterFn after_
         m_lock.release(state);
     }
     // A deadline that passes in between is caught by the very next tick.
-    if (deadline != kNoDeadline) detail::TimeoutList::add(node);
-    if (after_queued != nullptr) after_queued(after_context);
+    if (deadline != kNoDeadline)
+        detail::TimeoutList::add(node);
+    if (after_queued != nullptr)
+        after_queued(after_context);
 
     // Exactly one unpark is addressed to this node; park() until it arrived. A stale token from
     // elsewhere only costs one more round.
@@ -193,9 +203,11 @@ WaitResult WaitQueue::wait_core(TryFn try_now, void* try_context, AfterFn after_
         const IrqState state = m_lock.acquire();
         result = node.state;
         m_lock.release(state);
-        if (result != State::Waiting) break;
+        if (result != State::Waiting)
+            break;
     }
-    if (deadline != kNoDeadline) detail::TimeoutList::cancel(node);
+    if (deadline != kNoDeadline)
+        detail::TimeoutList::cancel(node);
     return result == State::Woken ? WaitResult::Woken : WaitResult::TimedOut;
 }
 
@@ -213,25 +225,25 @@ WaitResult WaitQueue::wait_for(uint64_t ticks)
 
 bool WaitQueue::wake_one()
 {
-    IrqSpinLock::Guard guard { m_lock };
+    IrqSpinLock::Guard guard{m_lock};
     return wake_one_locked() != nullptr;
 }
 
 size_t WaitQueue::wake_all()
 {
-    IrqSpinLock::Guard guard { m_lock };
+    IrqSpinLock::Guard guard{m_lock};
     return wake_all_locked();
 }
 
 bool WaitQueue::has_waiters() const
 {
-    IrqSpinLock::Guard guard { m_lock };
+    IrqSpinLock::Guard guard{m_lock};
     return !m_waiters.empty();
 }
 
 size_t WaitQueue::waiter_count() const
 {
-    IrqSpinLock::Guard guard { m_lock };
+    IrqSpinLock::Guard guard{m_lock};
     return m_waiters.size();
 }
 

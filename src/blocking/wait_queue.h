@@ -114,14 +114,14 @@ public:
 
     private:
         friend class WaitQueue;
-        explicit Locked(WaitQueue& queue) : m_queue(queue) {}
+        explicit Locked(WaitQueue& queue) : m_queue(queue) { }
         Locked(const Locked&) = delete;
         Locked& operator=(const Locked&) = delete;
         WaitQueue& m_queue;
     };
 
     // `name` (a string literal) names the queue's lock in debug reports.
-    constexpr explicit WaitQueue(const char* name = "wait queue") : m_lock(name, LockRank::kWaitQueue) {}
+    constexpr explicit WaitQueue(const char* name = "wait queue") : m_lock(name, LockRank::kWaitQueue) { }
     WaitQueue(const WaitQueue&) = delete;
     WaitQueue& operator=(const WaitQueue&) = delete;
 
@@ -155,8 +155,7 @@ public:
     template <typename TryNow, typename AfterQueued>
     WaitResult wait_unless(TryNow& try_now, AfterQueued& after_queued, uint64_t deadline, const char* operation)
     {
-        return wait_core(&call<TryNow, bool>, &try_now, &call<AfterQueued, void>, &after_queued, deadline,
-                         operation);
+        return wait_core(&call<TryNow, bool>, &try_now, &call<AfterQueued, void>, &after_queued, deadline, operation);
     }
     template <typename TryNow>
     WaitResult wait_unless(TryNow& try_now, uint64_t deadline, const char* operation)
@@ -169,7 +168,7 @@ public:
     template <typename F>
     decltype(auto) with_lock(F&& f)
     {
-        IrqSpinLock::Guard guard { m_lock };
+        IrqSpinLock::Guard guard{m_lock};
         Locked locked(*this);
         return f(locked);
     }
@@ -186,8 +185,8 @@ private:
         return (*static_cast<F*>(f))();
     }
 
-    WaitResult wait_core(TryFn try_now, void* try_context, AfterFn after_queued, void* after_context,
-                         uint64_t deadline, const char* operation);
+    WaitResult wait_core(TryFn try_now, void* try_context, AfterFn after_queued, void* after_context, uint64_t deadline,
+                         const char* operation);
     sched::Thread* wake_one_locked() AETHELOS_REQUIRES(m_lock);
     size_t wake_all_locked() AETHELOS_REQUIRES(m_lock);
     // Called by the tick (timeout list lock held): times `node` out unless a waker got there first.

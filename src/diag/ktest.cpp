@@ -1,8 +1,8 @@
 #include "diag/ktest.h"
 
-#include "time/time.h"
 #include "lib/log.h"
 #include "lib/string.h"
+#include "time/time.h"
 
 extern "C" const kernel::ktest::TestCase __ktests_start[];
 extern "C" const kernel::ktest::TestCase __ktests_end[];
@@ -18,7 +18,8 @@ void Context::fail(const char* file, int line, const char* what)
 const TestCase* find_case(const char* suite, const char* name)
 {
     for (const TestCase* tc = __ktests_start; tc != __ktests_end; ++tc)
-        if (lib::StringView(tc->suite) == suite && lib::StringView(tc->name) == name) return tc;
+        if (lib::StringView(tc->suite) == suite && lib::StringView(tc->name) == name)
+            return tc;
     return nullptr;
 }
 

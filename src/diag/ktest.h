@@ -2,8 +2,8 @@
 // In-kernel test framework. Cases are registered in the ".ktests" linker
 // section so no central list has to be maintained, and are run in link order
 // when the Heartwood is booted with `ktest` or `ktest=<filter>`.
-#include <stdint.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kernel/diagnostics.h"
 #include "lib/format.h"
@@ -64,38 +64,39 @@ bool matches_filter(const char* filter, const char* suite, const char* name);
 #define KTEST_CONCAT_(a, b) a##b
 #define KTEST_CONCAT(a, b) KTEST_CONCAT_(a, b)
 
-#define KTEST(suite, name)                                                                        \
-    static void ktest_fn_##suite##_##name(::kernel::ktest::Context& ktest_ctx);                   \
-    [[gnu::used, gnu::section(".ktests")]] alignas(8) static constexpr ::kernel::ktest::TestCase  \
-        ktest_case_##suite##_##name { #suite, #name, &ktest_fn_##suite##_##name, __FILE__, __LINE__ }; \
+#define KTEST(suite, name)                                                                                             \
+    static void ktest_fn_##suite##_##name(::kernel::ktest::Context& ktest_ctx);                                        \
+    [[gnu::used, gnu::section(".ktests")]] alignas(                                                                    \
+        8) static constexpr ::kernel::ktest::TestCase ktest_case_##suite##_##name{                                     \
+        #suite, #name, &ktest_fn_##suite##_##name, __FILE__, __LINE__};                                                \
     static void ktest_fn_##suite##_##name([[maybe_unused]] ::kernel::ktest::Context& ktest_ctx)
 
-#define KEXPECT(cond)                                                   \
-    do {                                                                \
-        if (!(cond)) ktest_ctx.fail(__FILE__, __LINE__, "expected: " #cond); \
+#define KEXPECT(cond)                                                                                                  \
+    do {                                                                                                               \
+        if (!(cond))                                                                                                   \
+            ktest_ctx.fail(__FILE__, __LINE__, "expected: " #cond);                                                    \
     } while (0)
 
-#define KASSERT(cond)                                                   \
-    do {                                                                \
-        if (!(cond)) {                                                  \
-            ktest_ctx.fail(__FILE__, __LINE__, "asserted: " #cond);     \
-            return;                                                     \
-        }                                                               \
+#define KASSERT(cond)                                                                                                  \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            ktest_ctx.fail(__FILE__, __LINE__, "asserted: " #cond);                                                    \
+            return;                                                                                                    \
+        }                                                                                                              \
     } while (0)
 
 // Ends a case that cannot run on this machine (a resource it needs is absent); it is reported
 // as skipped with the reason, not as passed.
-#define KSKIP(reason)                                   \
-    do {                                                \
-        ktest_ctx.skip(reason);                         \
-        return;                                         \
+#define KSKIP(reason)                                                                                                  \
+    do {                                                                                                               \
+        ktest_ctx.skip(reason);                                                                                        \
+        return;                                                                                                        \
     } while (0)
 
-#define KEXPECT_EQ(a, b)                                                                   \
-    do {                                                                                   \
-        const auto& ktest_a_ = (a);                                                        \
-        const auto& ktest_b_ = (b);                                                        \
-        if (!(ktest_a_ == ktest_b_))                                                       \
-            ktest_ctx.failf(__FILE__, __LINE__, "expected {} == {} ({} vs {})", #a, #b,   \
-                            ktest_a_, ktest_b_);                                           \
+#define KEXPECT_EQ(a, b)                                                                                               \
+    do {                                                                                                               \
+        const auto& ktest_a_ = (a);                                                                                    \
+        const auto& ktest_b_ = (b);                                                                                    \
+        if (!(ktest_a_ == ktest_b_))                                                                                   \
+            ktest_ctx.failf(__FILE__, __LINE__, "expected {} == {} ({} vs {})", #a, #b, ktest_a_, ktest_b_);           \
     } while (0)

@@ -23,7 +23,8 @@ bool glob(const char* pattern, const char* text)
             return false;
         }
     }
-    while (*pattern == '*') ++pattern;
+    while (*pattern == '*')
+        ++pattern;
     return *pattern == '\0';
 }
 
@@ -31,7 +32,8 @@ bool glob(const char* pattern, const char* text)
 
 bool matches_filter(const char* filter, const char* suite, const char* name)
 {
-    if (!filter || !*filter) return true;
+    if (!filter || !*filter)
+        return true;
     char full[128];
     lib::format(full, sizeof(full), "{}.{}", suite, name);
     // A bare suite name ("boot") selects the whole suite.

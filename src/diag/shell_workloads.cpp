@@ -22,7 +22,8 @@ constexpr uint64_t kKillWaitMs = 2000;
 // `spawn <workload> [count] [priority] [seconds]`: detached threads that exit after `seconds`.
 CommandStatus spawn_command(const Args& args, lib::FormatSink& out)
 {
-    if (args.count() < 2 || args.count() > 5) return CommandStatus::Usage;
+    if (args.count() < 2 || args.count() > 5)
+        return CommandStatus::Usage;
     workloads::Kind kind = workloads::Kind::Hog;
     if (!workloads::parse_kind(args[1], kind)) {
         lib::format_to(out, "spawn: unknown workload '{}' (hog, churn, sleeper, contend)\n", args[1]);
@@ -33,19 +34,23 @@ CommandStatus spawn_command(const Args& args, lib::FormatSink& out)
     uint64_t seconds = 10;
     if (args.count() > 2 && (!shell::parse_number(args[2], workloads::kMaxSpawnCount, count) || count == 0))
         return CommandStatus::Usage;
-    if (args.count() > 3 && !shell::parse_priority(args[3], priority)) return CommandStatus::Usage;
+    if (args.count() > 3 && !shell::parse_priority(args[3], priority))
+        return CommandStatus::Usage;
     // Critical outranks the shell: a Critical hog would leave nobody able to type `kill`.
     if (priority == sched::Priority::Critical) {
-        lib::format_to(out, "spawn: critical is kept for the Heartwood's own threads; a critical workload would "
-                            "silence Eldarin (use high or below)\n");
+        lib::format_to(out,
+                       "spawn: critical is kept for the Heartwood's own threads; a critical workload would "
+                       "silence Eldarin (use high or below)\n");
         return CommandStatus::Failed;
     }
-    if (args.count() > 4 && (!shell::parse_number(args[4], 3600, seconds) || seconds == 0)) return CommandStatus::Usage;
+    if (args.count() > 4 && (!shell::parse_number(args[4], 3600, seconds) || seconds == 0))
+        return CommandStatus::Usage;
     const workloads::SpawnResult result =
         workloads::spawn(kind, static_cast<unsigned>(count), priority, seconds * 1000);
-    lib::format_to(out, "spawned {} '{}' thread(s) at {} priority for {} s", result.spawned,
-                   workloads::kind_name(kind), sched::priority_name(priority), seconds);
-    for (unsigned i = 0; i < result.spawned; ++i) lib::format_to(out, "{}{}", i == 0 ? ": ids " : " ", result.ids[i]);
+    lib::format_to(out, "spawned {} '{}' thread(s) at {} priority for {} s", result.spawned, workloads::kind_name(kind),
+                   sched::priority_name(priority), seconds);
+    for (unsigned i = 0; i < result.spawned; ++i)
+        lib::format_to(out, "{}{}", i == 0 ? ": ids " : " ", result.ids[i]);
     out.write("\n", 1);
     if (result.failed) {
         lib::format_to(out, "spawn: stopped early: {}\n",

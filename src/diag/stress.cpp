@@ -5,16 +5,16 @@
 
 #include "arch/cpu.h"
 #include "arch/x86_64/qemu.h"
+#include "blocking/mutex.h"
 #include "kernel/runtime.h"
 #include "kernel/stats.h"
 #include "kernel/test_mode.h"
-#include "time/time.h"
 #include "lib/log.h"
 #include "mm/frames.h"
 #include "mm/kmalloc.h"
 #include "sched/scheduler.h"
 #include "sync/irq_spinlock.h"
-#include "blocking/mutex.h"
+#include "time/time.h"
 
 namespace kernel::stress {
 
@@ -49,23 +49,23 @@ struct Group {
 // stalls all twelve, and two such turns outlast the progress window (there is no priority
 // inheritance). Each holds the mutex across a one-tick sleep, so every round is a hand-off.
 constexpr Group kGroups[] = {
-    { "hog-n", Kind::Hog, Priority::Normal, 16, 0 },
-    { "hog-n-q1", Kind::Hog, Priority::Normal, 12, 1 }, // 1-tick quantum: preempted every tick
-    { "hog-l", Kind::Hog, Priority::Low, 20, 0 },
-    { "hog-i", Kind::Hog, Priority::Idle, 16, 0 },
-    { "churn-h", Kind::Churn, Priority::High, 8, 0 }, // rests a tick every 256 operations
-    { "churn-n", Kind::Churn, Priority::Normal, 32, 0 },
-    { "churn-l", Kind::Churn, Priority::Low, 16, 0 },
-    { "churn-i", Kind::Churn, Priority::Idle, 8, 0 },
-    { "sleep-c", Kind::Sleeper, Priority::Critical, 8, 0 },
-    { "sleep-h", Kind::Sleeper, Priority::High, 16, 0 },
-    { "sleep-n", Kind::Sleeper, Priority::Normal, 24, 0 },
-    { "sleep-l", Kind::Sleeper, Priority::Low, 16, 0 },
-    { "spin-n", Kind::Contend, Priority::Normal, 24, 2 },
-    { "spin-l", Kind::Contend, Priority::Low, 12, 0 },
-    { "spin-i", Kind::Contend, Priority::Idle, 12, 0 },
-    { "mutex-c", Kind::ContendMutex, Priority::Critical, 12, 0 },
-    { "spawner-n", Kind::Spawner, Priority::Normal, 4, 0 },
+    {"hog-n", Kind::Hog, Priority::Normal, 16, 0},
+    {"hog-n-q1", Kind::Hog, Priority::Normal, 12, 1}, // 1-tick quantum: preempted every tick
+    {"hog-l", Kind::Hog, Priority::Low, 20, 0},
+    {"hog-i", Kind::Hog, Priority::Idle, 16, 0},
+    {"churn-h", Kind::Churn, Priority::High, 8, 0}, // rests a tick every 256 operations
+    {"churn-n", Kind::Churn, Priority::Normal, 32, 0},
+    {"churn-l", Kind::Churn, Priority::Low, 16, 0},
+    {"churn-i", Kind::Churn, Priority::Idle, 8, 0},
+    {"sleep-c", Kind::Sleeper, Priority::Critical, 8, 0},
+    {"sleep-h", Kind::Sleeper, Priority::High, 16, 0},
+    {"sleep-n", Kind::Sleeper, Priority::Normal, 24, 0},
+    {"sleep-l", Kind::Sleeper, Priority::Low, 16, 0},
+    {"spin-n", Kind::Contend, Priority::Normal, 24, 2},
+    {"spin-l", Kind::Contend, Priority::Low, 12, 0},
+    {"spin-i", Kind::Contend, Priority::Idle, 12, 0},
+    {"mutex-c", Kind::ContendMutex, Priority::Critical, 12, 0},
+    {"spawner-n", Kind::Spawner, Priority::Normal, 4, 0},
 };
 constexpr size_t kGroupCount = sizeof(kGroups) / sizeof(kGroups[0]);
 
@@ -98,11 +98,11 @@ struct Worker {
     uint16_t index = 0;
     uint16_t group = 0;
     sched::Thread* thread = nullptr;
-    std::atomic<uint64_t> iterations { 0 };
+    std::atomic<uint64_t> iterations{0};
     // Written by the worker before `painted` is set (release).
     uint64_t stack_bottom = 0;
     uint64_t stack_top = 0;
-    std::atomic<bool> painted { false };
+    std::atomic<bool> painted{false};
     // The monitor's view (sampled under the scheduler lock, heartwood only).
     uint64_t cpu_ticks = 0;
     uint64_t runs = 0;
@@ -122,10 +122,7 @@ static_assert(kSlots >= 2 * kWorkerCount && (kSlots & (kSlots - 1)) == 0);
 const sched::Thread* g_slot_thread[kSlots];
 uint16_t g_slot_worker[kSlots];
 
-size_t slot_of(const sched::Thread* t)
-{
-    return (reinterpret_cast<uintptr_t>(t) * 0x9e3779b97f4a7c15ull) >> (64 - 10);
-}
+size_t slot_of(const sched::Thread* t) { return (reinterpret_cast<uintptr_t>(t) * 0x9e3779b97f4a7c15ull) >> (64 - 10); }
 void index_worker(const Worker& w)
 {
     size_t s = slot_of(w.thread);
@@ -137,52 +134,54 @@ void index_worker(const Worker& w)
 Worker* find_worker(const sched::Thread* t)
 {
     for (size_t s = slot_of(t);; s = (s + 1) & (kSlots - 1)) {
-        if (g_slot_thread[s] == nullptr) return nullptr;
-        if (g_slot_thread[s] == t) return &g_workers[g_slot_worker[s]];
+        if (g_slot_thread[s] == nullptr)
+            return nullptr;
+        if (g_slot_thread[s] == t)
+            return &g_workers[g_slot_worker[s]];
     }
 }
 
-std::atomic<bool> g_stop { false };
+std::atomic<bool> g_stop{false};
 // The first broken invariant a worker saw (a string literal); nullptr while all is well.
-std::atomic<const char*> g_worker_failure { nullptr };
-std::atomic<const char*> g_failed_worker { nullptr };
+std::atomic<const char*> g_worker_failure{nullptr};
+std::atomic<const char*> g_failed_worker{nullptr};
 
-constinit sync::IrqSpinLock g_contend_lock { "stress contend", sync::LockRank::kDevice };
+constinit sync::IrqSpinLock g_contend_lock{"stress contend", sync::LockRank::kDevice};
 uint64_t g_shared_counter = 0; // guarded by g_contend_lock
 bool g_inside = false;         // guarded by g_contend_lock
-std::atomic<uint64_t> g_contend_increments { 0 };
+std::atomic<uint64_t> g_contend_increments{0};
 
 // The same under the sleeping Mutex (blocking/mutex.h): waiters block instead of spinning.
-constinit sync::Mutex g_contend_mutex { "stress mutex" };
+constinit sync::Mutex g_contend_mutex{"stress mutex"};
 uint64_t g_mutex_counter = 0; // guarded by g_contend_mutex
 bool g_mutex_inside = false;  // guarded by g_contend_mutex
-std::atomic<uint64_t> g_mutex_increments { 0 };
+std::atomic<uint64_t> g_mutex_increments{0};
 
 // Longest holds (TSC cycles): the spinlock (interrupts off throughout) and the mutex (its owner
 // may be preempted while holding it).
-std::atomic<uint64_t> g_spin_hold_max { 0 };
-std::atomic<uint64_t> g_mutex_hold_max { 0 };
+std::atomic<uint64_t> g_spin_hold_max{0};
+std::atomic<uint64_t> g_mutex_hold_max{0};
 // Spinlock holds longer than one timer period (cycles per tick, calibrated before the run).
 uint64_t g_cycles_per_tick = UINT64_MAX;
-std::atomic<uint64_t> g_spin_long_holds { 0 };
+std::atomic<uint64_t> g_spin_long_holds{0};
 // Latest wake-up of a Critical sleeper past its deadline (ticks): anything that keeps interrupts
 // or preemption off for long shows here.
-std::atomic<uint64_t> g_critical_late_max { 0 };
+std::atomic<uint64_t> g_critical_late_max{0};
 
-std::atomic<uint64_t> g_children_spawned { 0 };
-std::atomic<uint64_t> g_children_ran { 0 };
+std::atomic<uint64_t> g_children_spawned{0};
+std::atomic<uint64_t> g_children_ran{0};
 
 void record_max(std::atomic<uint64_t>& max, uint64_t value)
 {
     uint64_t seen = max.load(std::memory_order_relaxed);
-    while (value > seen && !max.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
-    }
+    while (value > seen && !max.compare_exchange_weak(seen, value, std::memory_order_relaxed)) { }
 }
 
 void report(const Worker& w, const char* what)
 {
     const char* expected = nullptr;
-    if (g_worker_failure.compare_exchange_strong(expected, what)) g_failed_worker = w.name;
+    if (g_worker_failure.compare_exchange_strong(expected, what))
+        g_failed_worker = w.name;
 }
 
 bool stopping() { return g_stop.load(std::memory_order_relaxed); }
@@ -208,7 +207,7 @@ uint64_t xorshift(uint64_t& s)
     const uint64_t value = paint_value(w.index);
     // volatile: a memset call here would put its own frame inside the area being painted.
     volatile uint64_t* p = reinterpret_cast<volatile uint64_t*>(stack.bottom);
-    volatile uint64_t* const end = reinterpret_cast<volatile uint64_t*>((here - kPaintMarginBytes) & ~uint64_t { 7 });
+    volatile uint64_t* const end = reinterpret_cast<volatile uint64_t*>((here - kPaintMarginBytes) & ~uint64_t{7});
     while (p < end)
         *p++ = value;
     w.painted.store(true, std::memory_order_release);
@@ -228,9 +227,10 @@ uint8_t pattern(size_t slot, size_t size) { return static_cast<uint8_t>(0xa5 ^ s
 bool fill_and_check(uint8_t* p, size_t size, uint8_t value, bool check)
 {
     // Only the ends and a middle byte: the point is churn, not memory bandwidth.
-    const size_t probes[3] = { 0, size / 2, size - 1 };
+    const size_t probes[3] = {0, size / 2, size - 1};
     for (size_t i : probes) {
-        if (check && p[i] != value) return false;
+        if (check && p[i] != value)
+            return false;
         p[i] = value;
     }
     return true;
@@ -263,10 +263,12 @@ void churn(Worker& w, uint64_t seed)
             }
         }
         w.iterations.fetch_add(1, std::memory_order_relaxed);
-        if (w.priority <= Priority::High && (++ops % 256) == 0) sched::sleep_ticks(1);
+        if (w.priority <= Priority::High && (++ops % 256) == 0)
+            sched::sleep_ticks(1);
     }
     for (size_t i = 0; i < kChurnSlots; ++i) {
-        if (slots[i] == nullptr) continue;
+        if (slots[i] == nullptr)
+            continue;
         if (!fill_and_check(static_cast<uint8_t*>(slots[i]), sizes[i], pattern(i, sizes[i]), true))
             report(w, "a churn block's contents changed while it was allocated");
         mm::kfree(slots[i]);
@@ -282,9 +284,11 @@ void sleeper(Worker& w, uint64_t seed)
         const uint64_t before = kernel::time::ticks();
         sched::sleep_for(ms);
         const uint64_t slept = kernel::time::ticks() - before;
-        if (slept < needed) report(w, "sleep_for woke up early");
+        if (slept < needed)
+            report(w, "sleep_for woke up early");
         // sleep_for ends at the tick after `needed` full periods at the latest, when nothing delays it.
-        if (w.priority == Priority::Critical && slept > needed + 1) record_max(g_critical_late_max, slept - needed - 1);
+        if (w.priority == Priority::Critical && slept > needed + 1)
+            record_max(g_critical_late_max, slept - needed - 1);
         w.iterations.fetch_add(1, std::memory_order_relaxed);
     }
 }
@@ -294,9 +298,10 @@ void contend(Worker& w)
     uint64_t mine = 0;
     while (!stopping()) {
         {
-            kernel::sync::IrqSpinLock::Guard guard { g_contend_lock };
+            kernel::sync::IrqSpinLock::Guard guard{g_contend_lock};
             const uint64_t t0 = arch::read_cycle_counter();
-            if (g_inside) report(w, "two threads inside the contend critical section");
+            if (g_inside)
+                report(w, "two threads inside the contend critical section");
             g_inside = true;
             const uint64_t seen = g_shared_counter;
             for (int i = 0; i < 50; ++i)
@@ -305,7 +310,8 @@ void contend(Worker& w)
             g_inside = false;
             const uint64_t held = arch::read_cycle_counter() - t0;
             record_max(g_spin_hold_max, held);
-            if (held > g_cycles_per_tick) g_spin_long_holds.fetch_add(1, std::memory_order_relaxed);
+            if (held > g_cycles_per_tick)
+                g_spin_long_holds.fetch_add(1, std::memory_order_relaxed);
         }
         ++mine;
         w.iterations.fetch_add(1, std::memory_order_relaxed);
@@ -320,13 +326,15 @@ void contend_mutex(Worker& w)
         {
             auto guard = g_contend_mutex.lock();
             const uint64_t t0 = arch::read_cycle_counter();
-            if (g_mutex_inside) report(w, "two threads inside the mutex critical section");
+            if (g_mutex_inside)
+                report(w, "two threads inside the mutex critical section");
             g_mutex_inside = true;
             const uint64_t seen = g_mutex_counter;
             // Held across a sleep: every other contender blocks on the mutex meanwhile and is
             // handed it in turn, so each round is a real hand-off and wake-up.
             sched::sleep_ticks(1);
-            if (g_mutex_counter != seen) report(w, "the mutex counter changed while its owner slept");
+            if (g_mutex_counter != seen)
+                report(w, "the mutex counter changed while its owner slept");
             g_mutex_counter = seen + 1;
             g_mutex_inside = false;
             record_max(g_mutex_hold_max, arch::read_cycle_counter() - t0);
@@ -399,14 +407,15 @@ Footprint footprint()
     mm::heap_shrink(); // empty slabs and chunks are cache, not leaks
     mm::heap_stats(g_heap_scratch);
     const mm::FrameStats frames = mm::frames_stats();
-    return { g_heap_scratch.bytes_used, frames.bytes_used - g_heap_scratch.bytes_total };
+    return {g_heap_scratch.bytes_used, frames.bytes_used - g_heap_scratch.bytes_total};
 }
 
 // Runs under the scheduler lock with interrupts off: copies the workers' Loom figures.
 void sample_worker(const sched::Thread& thread, void*)
 {
     Worker* w = find_worker(&thread);
-    if (w == nullptr) return;
+    if (w == nullptr)
+        return;
     const sched::SchedEntity& e = thread.entity();
     w->cpu_ticks = e.cpu_ticks();
     w->runs = e.runs();
@@ -421,7 +430,8 @@ bool g_failed = false;
 template <typename... Args>
 void fail(const char* fmt, const Args&... args)
 {
-    if (g_failed) return; // keep the first reason
+    if (g_failed)
+        return; // keep the first reason
     g_failed = true;
     lib::format(g_failure, sizeof(g_failure), fmt, args...);
     lib::log::print("stress: problem: {}\n", static_cast<const char*>(g_failure));
@@ -434,12 +444,14 @@ void check_snapshot(const stats::Snapshot& s)
         by_state += n;
     for (uint64_t n : s.threads_by_priority)
         by_priority += n;
-    if (by_state != s.threads_total) fail("snapshot: per-state counts sum to {}, total {}", by_state, s.threads_total);
+    if (by_state != s.threads_total)
+        fail("snapshot: per-state counts sum to {}, total {}", by_state, s.threads_total);
     if (by_priority != s.threads_total)
         fail("snapshot: per-priority counts sum to {}, total {}", by_priority, s.threads_total);
     if (s.row_count + s.rows_omitted != s.threads_total)
         fail("snapshot: {} rows + {} omitted for {} threads", s.row_count, s.rows_omitted, s.threads_total);
-    if (s.memory.heap_used_bytes > s.memory.heap_total_bytes || s.memory.frames_used_bytes > s.memory.frames_total_bytes)
+    if (s.memory.heap_used_bytes > s.memory.heap_total_bytes ||
+        s.memory.frames_used_bytes > s.memory.frames_total_bytes)
         fail("snapshot: memory used exceeds the total");
     if (s.memory.frames_used_bytes + s.memory.frames_free_bytes != s.memory.frames_total_bytes)
         fail("snapshot: frames used + free != total");
@@ -452,7 +464,8 @@ void check_memory_invariants()
         fail("heap invariants: {} violations, first {} at {:#x}", heap.violations, mm::to_string(heap.first),
              heap.first_address);
     const mm::FrameCheckReport frames = mm::frames_check_invariants();
-    if (!frames.ok()) fail("frame allocator invariants: {} violations (zone {})", frames.violations, frames.first_bad_zone);
+    if (!frames.ok())
+        fail("frame allocator invariants: {} violations (zone {})", frames.violations, frames.first_bad_zone);
 }
 
 uintptr_t g_stack_guard_at_start = 0;
@@ -460,9 +473,11 @@ uintptr_t g_stack_guard_at_start = 0;
 // Every painted stack's canary words; with `depth`, also how deep each stack has gone.
 void check_stacks(bool depth)
 {
-    if (__stack_chk_guard != g_stack_guard_at_start) fail("the stack-protector canary value changed");
+    if (__stack_chk_guard != g_stack_guard_at_start)
+        fail("the stack-protector canary value changed");
     for (Worker& w : g_workers) {
-        if (!w.painted.load(std::memory_order_acquire)) continue;
+        if (!w.painted.load(std::memory_order_acquire))
+            continue;
         const uint64_t value = paint_value(w.index);
         const auto* p = reinterpret_cast<const volatile uint64_t*>(w.stack_bottom);
         const auto* const canary_end = reinterpret_cast<const volatile uint64_t*>(w.stack_bottom + kCanaryBytes);
@@ -473,19 +488,22 @@ void check_stacks(bool depth)
                 break;
             }
         }
-        if (!depth) continue;
+        if (!depth)
+            continue;
         const auto* const top = reinterpret_cast<const volatile uint64_t*>(w.stack_top);
         const volatile uint64_t* q = p;
         while (q < top && *q == value)
             ++q;
         const uint64_t used = w.stack_top - reinterpret_cast<uint64_t>(q);
-        if (used > w.max_depth) w.max_depth = used;
+        if (used > w.max_depth)
+            w.max_depth = used;
     }
 }
 
 void check_worker_failures()
 {
-    if (const char* what = g_worker_failure.load()) fail("{}: {}", g_failed_worker.load(), what);
+    if (const char* what = g_worker_failure.load())
+        fail("{}: {}", g_failed_worker.load(), what);
 }
 
 void sample_workers()
@@ -501,7 +519,8 @@ void check_progress(uint64_t window_ms)
         const uint64_t it = w.iterations.load();
         if (it <= w.last_iterations)
             fail("{} made no progress in {} ms ({} iterations, {} runs)", w.name, window_ms, it, w.runs);
-        if (w.runs <= w.last_runs) fail("{} was not given the CPU in {} ms ({} runs)", w.name, window_ms, w.runs);
+        if (w.runs <= w.last_runs)
+            fail("{} was not given the CPU in {} ms ({} runs)", w.name, window_ms, w.runs);
         if (w.needs_cpu && w.cpu_ticks <= w.last_cpu_ticks)
             fail("{} got no CPU time in {} ms ({} ticks)", w.name, window_ms, w.cpu_ticks);
         w.last_iterations = it;
@@ -526,7 +545,7 @@ void build_workers()
             // Compute-bound kinds below High never leave the CPU by themselves, so every window
             // they must be caught on it by a tick; the others may sleep through every tick.
             w.needs_cpu = (group.kind == Kind::Hog || group.kind == Kind::Churn || group.kind == Kind::Contend) &&
-                          group.priority > Priority::High;
+                group.priority > Priority::High;
             w.thread = nullptr;
             w.iterations = 0;
             w.painted = false;
@@ -542,8 +561,8 @@ void build_workers()
 void print_groups(uint32_t hz)
 {
     using lib::log::print;
-    print("stress: {:<10} {:>4} {:>8} {:>12} {:>12} {:>9} {:>7} {:>8} {:>6}\n", "group", "n", "priority",
-          "iter min", "iter max", "cpu min", "runs min", "wait max", "boosts");
+    print("stress: {:<10} {:>4} {:>8} {:>12} {:>12} {:>9} {:>7} {:>8} {:>6}\n", "group", "n", "priority", "iter min",
+          "iter max", "cpu min", "runs min", "wait max", "boosts");
     size_t n = 0;
     for (const Group& g : kGroups) {
         uint64_t it_min = UINT64_MAX, it_max = 0, cpu_min = UINT64_MAX, runs_min = UINT64_MAX, wait_max = 0, boosts = 0;
@@ -558,8 +577,7 @@ void print_groups(uint32_t hz)
             boosts += w.boosts;
         }
         print("stress: {:<10} {:>4} {:>8} {:>12} {:>12} {:>6} tk {:>7} {:>5} ms {:>6}\n", g.tag, g.count,
-              sched::priority_name(g.priority), it_min, it_max, cpu_min, runs_min,
-              wait_max * 1000 / hz, boosts);
+              sched::priority_name(g.priority), it_min, it_max, cpu_min, runs_min, wait_max * 1000 / hz, boosts);
     }
 }
 
@@ -569,7 +587,8 @@ bool run(uint32_t seconds)
 {
     using namespace lib::log;
     const uint32_t hz = kernel::time::hz();
-    const uint64_t window_ms_needed = kStarvationBoundMs + (kWorkerCount + 2) * sched::kDefaultQuantumMs + kCriticalMarginMs;
+    const uint64_t window_ms_needed =
+        kStarvationBoundMs + (kWorkerCount + 2) * sched::kDefaultQuantumMs + kCriticalMarginMs;
     const uint64_t progress_every = (window_ms_needed + kCheckPeriodMs - 1) / kCheckPeriodMs;
     const uint64_t window_ms = progress_every * kCheckPeriodMs;
     print("stress: weaving a mixed load for {} s at {} Hz: {} threads (hog, churn, sleeper, contend, mutex, spawner "
@@ -656,21 +675,24 @@ bool run(uint32_t seconds)
         }
     for (int wait = 0; wait < 2000; ++wait) {
         stats::take_snapshot(g_snapshot);
-        if (g_snapshot.threads_total == threads_before) break;
+        if (g_snapshot.threads_total == threads_before)
+            break;
         sched::sleep_ticks(1); // the idle thread reaps detached children
     }
     if (g_snapshot.threads_total != threads_before)
         fail("{} threads remain after the run, {} before", g_snapshot.threads_total, threads_before);
 
     {
-        kernel::sync::IrqSpinLock::Guard guard { g_contend_lock };
+        kernel::sync::IrqSpinLock::Guard guard{g_contend_lock};
         const uint64_t sum = g_contend_increments.load();
-        if (g_shared_counter != sum) fail("shared counter {} but the contenders added {}", g_shared_counter, sum);
+        if (g_shared_counter != sum)
+            fail("shared counter {} but the contenders added {}", g_shared_counter, sum);
     }
     {
         auto guard = g_contend_mutex.lock();
         const uint64_t sum = g_mutex_increments.load();
-        if (g_mutex_counter != sum) fail("mutex counter {} but the contenders added {}", g_mutex_counter, sum);
+        if (g_mutex_counter != sum)
+            fail("mutex counter {} but the contenders added {}", g_mutex_counter, sum);
     }
     if (g_children_ran.load() != g_children_spawned.load())
         fail("{} children spawned but {} ran", g_children_spawned.load(), g_children_ran.load());
@@ -692,7 +714,8 @@ bool run(uint32_t seconds)
         }
     }
     const uint64_t wait_max_ms = wait_max * 1000 / hz;
-    if (wait_max_ms > window_ms) fail("{} waited {} ms Ready, past the {} ms window", waited->name, wait_max_ms, window_ms);
+    if (wait_max_ms > window_ms)
+        fail("{} waited {} ms Ready, past the {} ms window", waited->name, wait_max_ms, window_ms);
     const uint64_t spin_hold_us = g_spin_hold_max.load() * 1000 / cycles_per_ms;
     const uint64_t mutex_hold_us = g_mutex_hold_max.load() * 1000 / cycles_per_ms;
     // The spinlock's section is 50 pauses with interrupts off. Its hold is measured in TSC cycles,
@@ -700,8 +723,10 @@ bool run(uint32_t seconds)
     // stretches a hold by that long (145 ms seen on a loaded 2-core host), hence the slack. A lock
     // that is really stuck is the IrqSpinLock spin limit's business (a panic with both parties).
     constexpr uint64_t kSpinHoldBoundUs = 1'000'000;
-    if (spin_hold_us > kSpinHoldBoundUs) fail("the contend spinlock was held {} us (bound {} us)", spin_hold_us, kSpinHoldBoundUs);
-    if (mutex_hold_us > window_ms * 1000) fail("the stress mutex was held {} us (bound {} ms)", mutex_hold_us, window_ms);
+    if (spin_hold_us > kSpinHoldBoundUs)
+        fail("the contend spinlock was held {} us (bound {} us)", spin_hold_us, kSpinHoldBoundUs);
+    if (mutex_hold_us > window_ms * 1000)
+        fail("the stress mutex was held {} us (bound {} ms)", mutex_hold_us, window_ms);
 
     const Footprint after = footprint();
     if (after.heap_bytes_used != before.heap_bytes_used ||

@@ -4,12 +4,12 @@
 #include <atomic>
 
 #include "arch/cpu.h"
-#include "time/time.h"
+#include "blocking/mutex.h"
 #include "lib/format.h"
 #include "lib/log.h"
 #include "mm/kmalloc.h"
 #include "sched/thread.h"
-#include "blocking/mutex.h"
+#include "time/time.h"
 
 namespace kernel::workloads {
 
@@ -22,10 +22,10 @@ namespace {
 enum class Phase : uint8_t { Free, Running, Leaving, Claimed, Done };
 
 struct Slot {
-    std::atomic<Phase> phase{ Phase::Free };
-    std::atomic<bool> stop{ false };
+    std::atomic<Phase> phase{Phase::Free};
+    std::atomic<bool> stop{false};
     Kind kind = Kind::Hog;
-    uint64_t deadline_tick = 0;  // the workload returns once time::ticks() reaches it
+    uint64_t deadline_tick = 0; // the workload returns once time::ticks() reaches it
     uint64_t seed = 0;
     // Written by the spawning thread after sched::spawn, read only by it (spawn and stop run on
     // the same thread): the workload itself never needs them.
@@ -33,7 +33,7 @@ struct Slot {
     uint64_t thread_id = 0;
 };
 
-const char* const kNames[kKindCount] = { "hog", "churn", "sleeper", "contend" };
+const char* const kNames[kKindCount] = {"hog", "churn", "sleeper", "contend"};
 std::atomic<uint64_t> g_sequence[kKindCount] = {};
 Slot g_slots[kMaxWorkloads];
 
@@ -57,7 +57,8 @@ void hog(const Slot& slot)
 {
     // A volatile counter keeps the loop from being optimised away; it never yields or blocks.
     volatile uint64_t iterations = 0;
-    while (!should_end(slot)) iterations = iterations + 1;
+    while (!should_end(slot))
+        iterations = iterations + 1;
 }
 
 constexpr size_t kChurnSlots = 32;
@@ -91,7 +92,8 @@ void churn(const Slot& slot)
         const size_t size = (r % 16 == 0) ? 4096 + r % (60 * 1024) : (r % 4 == 0) ? 256 + r % 3840 : 1 + r % 256;
         void* p = mm::kmalloc(size);
         if (p == nullptr) {
-            if (!reported_oom) fail("kmalloc returned nullptr (out of memory under churn)");
+            if (!reported_oom)
+                fail("kmalloc returned nullptr (out of memory under churn)");
             reported_oom = true;
             continue;
         }
@@ -100,7 +102,8 @@ void churn(const Slot& slot)
         sizes[i] = size;
     }
     for (size_t i = 0; i < kChurnSlots; ++i) {
-        if (slots[i] == nullptr) continue;
+        if (slots[i] == nullptr)
+            continue;
         if (!check_pattern(static_cast<uint8_t*>(slots[i]), sizes[i], pattern(i, sizes[i])))
             fail("a churn block's contents changed while it was allocated");
         mm::kfree(slots[i]);
@@ -114,20 +117,22 @@ void sleeper(const Slot& slot)
         const uint64_t ms = 1 + xorshift(s) % 20;
         const uint64_t before = time::ticks();
         sched::sleep_for(ms);
-        if (time::ticks() - before < time::ns_to_ticks(ms * 1'000'000)) fail("sleep_for woke up early");
+        if (time::ticks() - before < time::ns_to_ticks(ms * 1'000'000))
+            fail("sleep_for woke up early");
     }
 }
 
-constinit sync::Mutex g_contend_mutex{ "spawn contend" };
-bool g_inside = false;     // guarded by g_contend_mutex
-uint64_t g_counter = 0;    // guarded by g_contend_mutex
+constinit sync::Mutex g_contend_mutex{"spawn contend"};
+bool g_inside = false;  // guarded by g_contend_mutex
+uint64_t g_counter = 0; // guarded by g_contend_mutex
 
 void contend(const Slot& slot)
 {
     // The guard lives inside the loop body, so the mutex is released before the next check.
     while (!should_end(slot)) {
         auto guard = g_contend_mutex.lock();
-        if (g_inside) fail("two threads inside the contend critical section");
+        if (g_inside)
+            fail("two threads inside the contend critical section");
         g_inside = true;
         const uint64_t seen = g_counter;
         for (int i = 0; i < 200; ++i)
@@ -170,7 +175,8 @@ Slot* claim_free_slot()
 {
     for (Slot& slot : g_slots) {
         Phase phase = Phase::Free;
-        if (slot.phase.compare_exchange_strong(phase, Phase::Running, std::memory_order_acq_rel)) return &slot;
+        if (slot.phase.compare_exchange_strong(phase, Phase::Running, std::memory_order_acq_rel))
+            return &slot;
     }
     return nullptr;
 }
@@ -193,7 +199,8 @@ bool parse_kind(lib::StringView text, Kind& out)
 SpawnResult spawn(Kind kind, unsigned count, sched::Priority priority, uint64_t lifetime_ms)
 {
     SpawnResult result;
-    if (count > kMaxSpawnCount) count = kMaxSpawnCount;
+    if (count > kMaxSpawnCount)
+        count = kMaxSpawnCount;
     const uint64_t deadline = time::ticks() + time::ns_to_ticks(lifetime_ms * 1'000'000);
     for (unsigned i = 0; i < count; ++i) {
         Slot* slot = claim_free_slot();
@@ -237,7 +244,8 @@ StopResult stop(uint64_t thread_id, uint64_t timeout_ms)
             break;
         }
     }
-    if (slot == nullptr) return result; // NotAWorkload
+    if (slot == nullptr)
+        return result; // NotAWorkload
     Phase phase = Phase::Running;
     if (!slot->phase.compare_exchange_strong(phase, Phase::Claimed, std::memory_order_acq_rel)) {
         // Leaving: it detached itself (or is about to) and may be freed at any moment, so its
@@ -276,7 +284,8 @@ unsigned live_count()
 {
     unsigned live = 0;
     for (const Slot& slot : g_slots)
-        if (slot.phase.load(std::memory_order_acquire) != Phase::Free) ++live;
+        if (slot.phase.load(std::memory_order_acquire) != Phase::Free)
+            ++live;
     return live;
 }
 

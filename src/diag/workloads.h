@@ -39,9 +39,9 @@ bool parse_kind(lib::StringView text, Kind& out);
 
 struct SpawnResult {
     unsigned spawned = 0;
-    uint64_t ids[kMaxSpawnCount] = {};  // thread ids of the spawned threads, in order
-    bool failed = false;                 // stopped early: `no_slot`, else `error`, says why
-    bool no_slot = false;                // kMaxWorkloads are alive
+    uint64_t ids[kMaxSpawnCount] = {}; // thread ids of the spawned threads, in order
+    bool failed = false;               // stopped early: `no_slot`, else `error`, says why
+    bool no_slot = false;              // kMaxWorkloads are alive
     sched::SpawnError error = sched::SpawnError::OutOfMemory;
 };
 // Spawns `count` (<= kMaxSpawnCount) threads named "<kind>-<n>" (n counts up per kind since

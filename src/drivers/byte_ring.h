@@ -27,7 +27,8 @@ public:
             m_dropped += n;
             return false;
         }
-        for (size_t i = 0; i < n; ++i) m_bytes[(m_tail + i) & (N - 1)] = bytes[i];
+        for (size_t i = 0; i < n; ++i)
+            m_bytes[(m_tail + i) & (N - 1)] = bytes[i];
         m_tail += n;
         return true;
     }
@@ -36,7 +37,8 @@ public:
     // The oldest byte (0..255), or -1 when empty.
     int pop()
     {
-        if (empty()) return -1;
+        if (empty())
+            return -1;
         const uint8_t byte = m_bytes[m_head & (N - 1)];
         ++m_head;
         return byte;

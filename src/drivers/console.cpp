@@ -12,20 +12,22 @@ namespace drivers {
 
 namespace {
 
-constinit kernel::sync::IrqSpinLock g_console_lock { "console", kernel::sync::LockRank::kConsole };
+constinit kernel::sync::IrqSpinLock g_console_lock{"console", kernel::sync::LockRank::kConsole};
 // Set once by a panic; never cleared, since the machine stops after its report.
-constinit std::atomic<bool> g_panic_owns_consoles { false };
+constinit std::atomic<bool> g_panic_owns_consoles{false};
 
 } // namespace
 
 ConsoleGuard::ConsoleGuard() : m_locked(!g_panic_owns_consoles.load(std::memory_order_relaxed))
 {
-    if (m_locked) m_state = g_console_lock.acquire();
+    if (m_locked)
+        m_state = g_console_lock.acquire();
 }
 
 ConsoleGuard::~ConsoleGuard()
 {
-    if (m_locked) g_console_lock.release(m_state);
+    if (m_locked)
+        g_console_lock.release(m_state);
 }
 
 bool console_lock_held() { return g_console_lock.is_locked(); }
@@ -40,15 +42,19 @@ void take_over_consoles_for_panic() { g_panic_owns_consoles.store(true, std::mem
 void init_serial_console()
 {
     SerialPort& port = com1();
-    if (port.present()) return; // re-programming a live port would only garble output
-    if (port.init(kCom1Base, kDefaultBaud)) lib::log::add_sink(&port);
+    if (port.present())
+        return; // re-programming a live port would only garble output
+    if (port.init(kCom1Base, kDefaultBaud))
+        lib::log::add_sink(&port);
 }
 
 void init_vga_text_console(bool vga_text_present)
 {
-    if (!vga_text_present) return;
+    if (!vga_text_present)
+        return;
     VgaTextConsole& screen = vga_text();
-    if (screen.present()) return; // clearing it again would lose what is on it
+    if (screen.present())
+        return; // clearing it again would lose what is on it
     screen.init();
     lib::log::add_sink(&screen);
 }
@@ -61,17 +67,19 @@ void init_consoles(bool vga_text_present)
 
 bool has_vga_text(const FramebufferInfo* display)
 {
-    if (display == nullptr) return false;
+    if (display == nullptr)
+        return false;
     const FramebufferInfo& fb = *display;
-    return fb.type == FramebufferType::EgaText &&
-           fb.phys_addr.get() == VgaTextConsole::kBufferPhys && fb.width == VgaTextConsole::kWidth &&
-           fb.height == VgaTextConsole::kHeight && fb.pitch == VgaTextConsole::kWidth * 2u;
+    return fb.type == FramebufferType::EgaText && fb.phys_addr.get() == VgaTextConsole::kBufferPhys &&
+        fb.width == VgaTextConsole::kWidth && fb.height == VgaTextConsole::kHeight &&
+        fb.pitch == VgaTextConsole::kWidth * 2u;
 }
 
 void init_framebuffer_console(const FramebufferInfo* display)
 {
     FramebufferConsole& screen = framebuffer_console();
-    if (screen.present() || display == nullptr) return;
+    if (screen.present() || display == nullptr)
+        return;
     const FramebufferInfo& fb = *display;
     if (auto status = screen.init(fb); !status) {
         lib::log::warn("display is a {}x{} {} framebuffer at {} bpp, phys {:#x}, pitch {}: {}; no screen console, "
@@ -90,7 +98,8 @@ void init_screen_consoles(const FramebufferInfo* display)
 {
     const bool text = has_vga_text(display);
     init_vga_text_console(text);
-    if (text) return;
+    if (text)
+        return;
     if (display == nullptr) {
         lib::log::info("the loader reports no text-mode screen: console output is on serial only");
         return;

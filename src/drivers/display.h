@@ -36,9 +36,9 @@ struct FramebufferInfo {
     uint32_t height = 0; // pixels, or characters for EgaText
     uint8_t bpp = 0;
     FramebufferType type = FramebufferType::Rgb;
-    ColorField red;   // Rgb only
-    ColorField green; // Rgb only
-    ColorField blue;  // Rgb only
+    ColorField red;              // Rgb only
+    ColorField green;            // Rgb only
+    ColorField blue;             // Rgb only
     uint16_t palette_colors = 0; // Indexed only (the palette itself is not kept)
 
     constexpr uint64_t size_bytes() const { return static_cast<uint64_t>(pitch) * height; }

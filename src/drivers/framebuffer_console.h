@@ -6,9 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "drivers/display.h"
 #include "drivers/framebuffer_render.h"
 #include "drivers/text_grid.h"
-#include "drivers/display.h"
 #include "lib/expected.h"
 #include "lib/log.h"
 

@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "drivers/text_grid.h"
 #include "drivers/display.h"
+#include "drivers/text_grid.h"
 #include "lib/expected.h"
 
 namespace drivers {
@@ -37,9 +37,9 @@ inline constexpr uint64_t kMaxFramebufferBytes = 1ull << 30;
 
 // A validated pixel layout.
 struct PixelLayout {
-    uint32_t width = 0;  // pixels
-    uint32_t height = 0; // pixels
-    uint32_t pitch = 0;  // bytes from one line to the next
+    uint32_t width = 0;          // pixels
+    uint32_t height = 0;         // pixels
+    uint32_t pitch = 0;          // bytes from one line to the next
     uint8_t bytes_per_pixel = 0; // 2, 3 or 4 (little-endian pixel values)
     ColorField red;
     ColorField green;

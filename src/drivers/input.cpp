@@ -17,12 +17,12 @@
 #include <atomic>
 
 #include "arch/x86_64/interrupts.h"
+#include "blocking/wait_queue.h"
 #include "drivers/byte_ring.h"
 #include "drivers/ps2_keyboard.h"
 #include "drivers/serial.h"
-#include "time/time.h"
 #include "lib/log.h"
-#include "blocking/wait_queue.h"
+#include "time/time.h"
 
 namespace drivers {
 
@@ -40,7 +40,7 @@ constexpr size_t kSerialResumeFill = kInputCapacity / 2;
 // Serial bytes take their own path (drain_serial_locked), which never refuses them.
 enum class Source : uint8_t { Keyboard, Injected };
 
-constinit sync::WaitQueue g_readers { "input" };
+constinit sync::WaitQueue g_readers{"input"};
 ByteRing<kInputCapacity> g_ring; // guarded by g_readers' lock
 // Per-source counts (guarded by the same lock; read as a snapshot).
 uint64_t g_serial_bytes = 0;
@@ -48,14 +48,15 @@ uint64_t g_keyboard_bytes = 0;
 uint64_t g_injected_bytes = 0;
 uint64_t g_serial_pauses = 0;
 bool g_serial_paused = false; // the receive interrupt is masked because the ring was full
-std::atomic<bool> g_serial_irq { false };
-std::atomic<bool> g_keyboard { false };
+std::atomic<bool> g_serial_irq{false};
+std::atomic<bool> g_keyboard{false};
 
 // Queues `n` bytes as one unit (all or nothing) and wakes the readers. Any context.
 bool enqueue(const uint8_t* bytes, size_t n, Source source)
 {
     return g_readers.with_lock([&](sync::WaitQueue::Locked& locked) {
-        if (!g_ring.push(bytes, n)) return false;
+        if (!g_ring.push(bytes, n))
+            return false;
         switch (source) {
         case Source::Keyboard: g_keyboard_bytes += n; break;
         case Source::Injected: g_injected_bytes += n; break;
@@ -82,7 +83,8 @@ size_t drain_serial_locked()
             break;
         }
         const int byte = port.read_byte();
-        if (byte < 0) break;
+        if (byte < 0)
+            break;
         (void)g_ring.push(static_cast<uint8_t>(byte));
         ++g_serial_bytes;
         ++moved;
@@ -93,7 +95,8 @@ size_t drain_serial_locked()
 void drain_serial()
 {
     g_readers.with_lock([](sync::WaitQueue::Locked& locked) {
-        if (drain_serial_locked() != 0) (void)locked.wake_all();
+        if (drain_serial_locked() != 0)
+            (void)locked.wake_all();
     });
 }
 
@@ -101,7 +104,8 @@ void drain_serial()
 // raises its interrupt again at once for the bytes it holds (the FIFO trigger or its timeout).
 void resume_serial_locked()
 {
-    if (!g_serial_paused || g_ring.size() > kSerialResumeFill) return;
+    if (!g_serial_paused || g_ring.size() > kSerialResumeFill)
+        return;
     g_serial_paused = false;
     com1().enable_rx_interrupt();
 }
@@ -110,7 +114,8 @@ void resume_serial_locked()
 int pop_locked()
 {
     const int byte = g_ring.pop();
-    if (byte >= 0) resume_serial_locked();
+    if (byte >= 0)
+        resume_serial_locked();
     return byte;
 }
 
@@ -129,8 +134,10 @@ int read_until(uint64_t deadline)
             return byte >= 0;
         };
         const sync::WaitResult result = g_readers.wait_unless(try_now, deadline, "drivers::input_read_byte");
-        if (byte >= 0) return byte;
-        if (result == sync::WaitResult::TimedOut) return -1;
+        if (byte >= 0)
+            return byte;
+        if (result == sync::WaitResult::TimedOut)
+            return -1;
         // Woken, but another reader took the byte: wait again.
     }
 }
@@ -160,7 +167,8 @@ uint8_t input_read_byte() { return static_cast<uint8_t>(read_until(sync::kNoDead
 int input_read_byte_for(uint64_t timeout_ms)
 {
     constexpr uint64_t kNsPerMs = 1'000'000;
-    if (timeout_ms >= UINT64_MAX / kNsPerMs) return read_until(sync::kNoDeadline);
+    if (timeout_ms >= UINT64_MAX / kNsPerMs)
+        return read_until(sync::kNoDeadline);
     return read_until(sync::deadline_after_ticks(kernel::time::ns_to_ticks(timeout_ms * kNsPerMs)));
 }
 

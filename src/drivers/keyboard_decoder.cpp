@@ -14,9 +14,8 @@ constexpr uint8_t kPauseTail = 2;
 constexpr uint8_t kLeftCtrl = 0x1d, kLeftShift = 0x2a, kRightShift = 0x36, kCapsLock = 0x3a, kNumLock = 0x45;
 constexpr uint8_t kKeypadFirst = 0x47, kKeypadLast = 0x53;
 // After E0.
-constexpr uint8_t kExtKeypadEnter = 0x1c, kExtRightCtrl = 0x1d, kExtKeypadSlash = 0x35, kExtHome = 0x47,
-                  kExtUp = 0x48, kExtLeft = 0x4b, kExtRight = 0x4d, kExtEnd = 0x4f, kExtDown = 0x50,
-                  kExtDelete = 0x53;
+constexpr uint8_t kExtKeypadEnter = 0x1c, kExtRightCtrl = 0x1d, kExtKeypadSlash = 0x35, kExtHome = 0x47, kExtUp = 0x48,
+                  kExtLeft = 0x4b, kExtRight = 0x4d, kExtEnd = 0x4f, kExtDown = 0x50, kExtDelete = 0x53;
 
 // Make code -> byte, 0x00..0x39, US layout. 0 means "no character" (Esc, modifiers).
 // Backspace (0x0e) is DEL, Enter (0x1c) is CR: what Eldarin reads from a serial terminal.
@@ -162,20 +161,26 @@ size_t KeyboardDecoder::feed_plain(uint8_t code, bool released, uint8_t (&out)[k
         return 0;
     default: break;
     }
-    if (released) return 0;
+    if (released)
+        return 0;
 
     if (code >= kKeypadFirst && code <= kKeypadLast) {
         const char digit = kKeypadDigits[code - kKeypadFirst];
-        if (digit == '-' || digit == '+') return emit_byte(out, static_cast<uint8_t>(digit));
-        if (m_num_lock) return emit_byte(out, static_cast<uint8_t>(digit));
+        if (digit == '-' || digit == '+')
+            return emit_byte(out, static_cast<uint8_t>(digit));
+        if (m_num_lock)
+            return emit_byte(out, static_cast<uint8_t>(digit));
         return emit_nav(out, keypad_navigation(code));
     }
-    if (code >= kTableSize) return 0; // function keys, Scroll Lock, the 102nd key, ...
+    if (code >= kTableSize)
+        return 0; // function keys, Scroll Lock, the 102nd key, ...
 
     const char plain = kNormal[code];
-    if (plain == '\0') return 0;
+    if (plain == '\0')
+        return 0;
     if (is_letter(plain)) {
-        if (ctrl()) return emit_byte(out, static_cast<uint8_t>(plain - 'a' + 1));
+        if (ctrl())
+            return emit_byte(out, static_cast<uint8_t>(plain - 'a' + 1));
         const bool upper = shift() != m_caps_lock;
         return emit_byte(out, static_cast<uint8_t>(upper ? kShifted[code] : plain));
     }
@@ -189,7 +194,8 @@ size_t KeyboardDecoder::feed_extended(uint8_t code, bool released, uint8_t (&out
         return 0;
     }
     // E0 2A / E0 36 are the "fake shifts" around Print Screen and the navigation keys: not Shift.
-    if (released) return 0;
+    if (released)
+        return 0;
     switch (code) {
     case kExtKeypadEnter: return emit_byte(out, '\r');
     case kExtKeypadSlash: return emit_byte(out, '/');

@@ -5,8 +5,8 @@
 #include "arch/x86_64/interrupts.h"
 #include "arch/x86_64/io.h"
 #include "drivers/keyboard_decoder.h"
-#include "time/time.h"
 #include "lib/log.h"
+#include "time/time.h"
 
 namespace drivers {
 
@@ -20,8 +20,8 @@ constexpr uint8_t kStatusInputFull = 0x02;  // the controller has not taken our 
 constexpr uint8_t kStatusAuxData = 0x20;    // the waiting byte came from the second (mouse) port
 
 // Controller commands.
-constexpr uint8_t kCmdReadConfig = 0x20, kCmdWriteConfig = 0x60, kCmdDisablePort2 = 0xa7,
-                  kCmdSelfTest = 0xaa, kCmdTestPort1 = 0xab, kCmdDisablePort1 = 0xad, kCmdEnablePort1 = 0xae;
+constexpr uint8_t kCmdReadConfig = 0x20, kCmdWriteConfig = 0x60, kCmdDisablePort2 = 0xa7, kCmdSelfTest = 0xaa,
+                  kCmdTestPort1 = 0xab, kCmdDisablePort1 = 0xad, kCmdEnablePort1 = 0xae;
 constexpr uint8_t kSelfTestPassed = 0x55, kPortTestPassed = 0x00;
 
 // Configuration byte.
@@ -52,10 +52,10 @@ constexpr int kIrqDrainLimit = 16;
 enum class LedState : uint8_t { Idle, AwaitSetLedsAck, AwaitValueAck };
 
 KeyBytesSink g_sink = nullptr;
-KeyboardDecoder g_decoder;          // IRQ handler only (after init)
+KeyboardDecoder g_decoder;             // IRQ handler only (after init)
 LedState g_led_state = LedState::Idle; // IRQ handler only
-uint8_t g_leds_sent = 0;                 // IRQ handler only: the value of the last LED update
-std::atomic<uint64_t> g_scancodes { 0 };
+uint8_t g_leds_sent = 0;               // IRQ handler only: the value of the last LED update
+std::atomic<uint64_t> g_scancodes{0};
 
 uint8_t status() { return arch::inb(kStatusPort); }
 
@@ -66,8 +66,10 @@ bool wait_status(uint8_t mask, uint8_t want, uint64_t timeout_ms)
     const uint64_t limit_ns = timeout_ms * 1'000'000;
     const uint64_t max_polls = timeout_ms * kMaxPollsPerMs;
     for (uint64_t polls = 0; polls < max_polls; ++polls) {
-        if ((status() & mask) == want) return true;
-        if (kernel::time::uptime_ns() - start >= limit_ns) return false;
+        if ((status() & mask) == want)
+            return true;
+        if (kernel::time::uptime_ns() - start >= limit_ns)
+            return false;
         asm volatile("pause");
     }
     return false;
@@ -75,7 +77,8 @@ bool wait_status(uint8_t mask, uint8_t want, uint64_t timeout_ms)
 
 bool write_port(uint16_t port, uint8_t value)
 {
-    if (!wait_status(kStatusInputFull, 0, kControllerTimeoutMs)) return false;
+    if (!wait_status(kStatusInputFull, 0, kControllerTimeoutMs))
+        return false;
     arch::outb(port, value);
     return true;
 }
@@ -85,18 +88,21 @@ bool command(uint8_t cmd) { return write_port(kStatusPort, cmd); }
 // The next byte from the controller, or -1 after `timeout_ms`.
 int read_data(uint64_t timeout_ms)
 {
-    if (!wait_status(kStatusOutputFull, kStatusOutputFull, timeout_ms)) return -1;
+    if (!wait_status(kStatusOutputFull, kStatusOutputFull, timeout_ms))
+        return -1;
     return arch::inb(kDataPort);
 }
 
 void flush_output()
 {
-    for (int i = 0; i < kFlushLimit && (status() & kStatusOutputFull); ++i) (void)arch::inb(kDataPort);
+    for (int i = 0; i < kFlushLimit && (status() & kStatusOutputFull); ++i)
+        (void)arch::inb(kDataPort);
 }
 
 int command_with_reply(uint8_t cmd, uint64_t timeout_ms = kControllerTimeoutMs)
 {
-    if (!command(cmd)) return -1;
+    if (!command(cmd))
+        return -1;
     return read_data(timeout_ms);
 }
 
@@ -106,24 +112,31 @@ bool write_config(uint8_t config) { return command(kCmdWriteConfig) && write_por
 bool keyboard_send(uint8_t byte)
 {
     for (int attempt = 0; attempt < kResendAttempts; ++attempt) {
-        if (!write_port(kDataPort, byte)) return false;
+        if (!write_port(kDataPort, byte))
+            return false;
         const int reply = read_data(kAckTimeoutMs);
-        if (reply == kKbdAck) return true;
-        if (reply != kKbdResend) return false;
+        if (reply == kKbdAck)
+            return true;
+        if (reply != kKbdResend)
+            return false;
     }
     return false;
 }
 
 Ps2Status reset_keyboard()
 {
-    if (!keyboard_send(kKbdReset)) return Ps2Status::NoKeyboard;
+    if (!keyboard_send(kKbdReset))
+        return Ps2Status::NoKeyboard;
     // The self-test verdict follows the ACK once the keyboard has tested itself.
     const uint64_t start = kernel::time::uptime_ns();
     while (kernel::time::uptime_ns() - start < kResetTimeoutMs * 1'000'000) {
         const int reply = read_data(kResetTimeoutMs);
-        if (reply == kKbdSelfTestPassed) return Ps2Status::Ready;
-        if (reply == kKbdSelfTestFailed1 || reply == kKbdSelfTestFailed2) return Ps2Status::KeyboardFailed;
-        if (reply < 0) break;
+        if (reply == kKbdSelfTestPassed)
+            return Ps2Status::Ready;
+        if (reply == kKbdSelfTestFailed1 || reply == kKbdSelfTestFailed2)
+            return Ps2Status::KeyboardFailed;
+        if (reply < 0)
+            break;
     }
     return Ps2Status::NoKeyboard;
 }
@@ -142,14 +155,17 @@ bool irq_write(uint8_t byte)
 
 void start_led_update()
 {
-    if (g_led_state != LedState::Idle) return; // the running update catches up when it ends
-    if (irq_write(kKbdSetLeds)) g_led_state = LedState::AwaitSetLedsAck;
+    if (g_led_state != LedState::Idle)
+        return; // the running update catches up when it ends
+    if (irq_write(kKbdSetLeds))
+        g_led_state = LedState::AwaitSetLedsAck;
 }
 
 // An ACK or resend while an LED update runs belongs to it, not to the decoder.
 bool handle_led_reply(uint8_t byte)
 {
-    if (g_led_state == LedState::Idle || (byte != kKbdAck && byte != kKbdResend)) return false;
+    if (g_led_state == LedState::Idle || (byte != kKbdAck && byte != kKbdResend))
+        return false;
     if (byte == kKbdResend) {
         g_led_state = LedState::Idle; // the LEDs are a courtesy: no retry loop in an IRQ
         return true;
@@ -159,7 +175,8 @@ bool handle_led_reply(uint8_t byte)
         g_led_state = irq_write(g_leds_sent) ? LedState::AwaitValueAck : LedState::Idle;
     } else {
         g_led_state = LedState::Idle;
-        if (g_decoder.leds() != g_leds_sent) start_led_update(); // a lock key changed meanwhile
+        if (g_decoder.leds() != g_leds_sent)
+            start_led_update(); // a lock key changed meanwhile
     }
     return true;
 }
@@ -168,40 +185,54 @@ void on_irq(arch::InterruptFrame&)
 {
     for (int i = 0; i < kIrqDrainLimit; ++i) {
         const uint8_t st = status();
-        if (!(st & kStatusOutputFull)) break;
+        if (!(st & kStatusOutputFull))
+            break;
         const uint8_t byte = arch::inb(kDataPort);
-        if (st & kStatusAuxData) continue; // a mouse byte (the second port is disabled; stray)
+        if (st & kStatusAuxData)
+            continue; // a mouse byte (the second port is disabled; stray)
         g_scancodes.fetch_add(1, std::memory_order_relaxed);
-        if (handle_led_reply(byte)) continue;
+        if (handle_led_reply(byte))
+            continue;
         uint8_t out[KeyboardDecoder::kMaxOutput];
         const size_t n = g_decoder.feed(byte, out);
-        if (n > 0 && g_sink != nullptr) g_sink(out, n);
-        if (g_decoder.take_leds_changed()) start_led_update();
+        if (n > 0 && g_sink != nullptr)
+            g_sink(out, n);
+        if (g_decoder.take_leds_changed())
+            start_led_update();
     }
 }
 
 Ps2Status bring_up(uint8_t& config_out)
 {
     // Nothing decodes port 0x64 on a machine without an 8042: the bus floats to 0xFF.
-    if (status() == 0xff) return Ps2Status::NoController;
-    if (!command(kCmdDisablePort1) || !command(kCmdDisablePort2)) return Ps2Status::NoController;
+    if (status() == 0xff)
+        return Ps2Status::NoController;
+    if (!command(kCmdDisablePort1) || !command(kCmdDisablePort2))
+        return Ps2Status::NoController;
     flush_output();
 
     const int config_read = command_with_reply(kCmdReadConfig);
-    if (config_read < 0) return Ps2Status::NoController;
+    if (config_read < 0)
+        return Ps2Status::NoController;
     uint8_t config = static_cast<uint8_t>(config_read);
     config = static_cast<uint8_t>((config & ~(kConfigPort1Irq | kConfigPort2Irq)) | kConfigTranslation);
-    if (!write_config(config)) return Ps2Status::NoController;
+    if (!write_config(config))
+        return Ps2Status::NoController;
 
-    if (command_with_reply(kCmdSelfTest, kAckTimeoutMs) != kSelfTestPassed) return Ps2Status::SelfTestFailed;
+    if (command_with_reply(kCmdSelfTest, kAckTimeoutMs) != kSelfTestPassed)
+        return Ps2Status::SelfTestFailed;
     // Some controllers reset themselves in the self-test: write the configuration again.
-    if (!write_config(config)) return Ps2Status::NoController;
-    if (command_with_reply(kCmdTestPort1) != kPortTestPassed) return Ps2Status::PortTestFailed;
+    if (!write_config(config))
+        return Ps2Status::NoController;
+    if (command_with_reply(kCmdTestPort1) != kPortTestPassed)
+        return Ps2Status::PortTestFailed;
 
-    if (!command(kCmdEnablePort1)) return Ps2Status::NoController;
+    if (!command(kCmdEnablePort1))
+        return Ps2Status::NoController;
     config = static_cast<uint8_t>(config & ~kConfigPort1ClockOff);
     const Ps2Status keyboard = reset_keyboard();
-    if (keyboard != Ps2Status::Ready) return keyboard;
+    if (keyboard != Ps2Status::Ready)
+        return keyboard;
 
     // Confirm the translation bit stuck; if not, ask the keyboard for set 1 directly.
     const int config_now = command_with_reply(kCmdReadConfig);
@@ -211,7 +242,8 @@ Ps2Status bring_up(uint8_t& config_out)
         else
             lib::log::warn("ps/2: no scancode translation and the keyboard refused set 1: keys may decode wrongly");
     }
-    if (!keyboard_send(kKbdEnableScanning)) return Ps2Status::NoKeyboard;
+    if (!keyboard_send(kKbdEnableScanning))
+        return Ps2Status::NoKeyboard;
     config_out = config;
     return Ps2Status::Ready;
 }
@@ -241,7 +273,7 @@ Ps2Status init_ps2_keyboard(KeyBytesSink sink)
     Ps2Status result = bring_up(config);
     if (result == Ps2Status::Ready) {
         g_sink = sink;
-        g_decoder = KeyboardDecoder {};
+        g_decoder = KeyboardDecoder{};
         g_led_state = LedState::Idle;
         g_leds_sent = 0; // a reset keyboard has its LEDs off
         flush_output();

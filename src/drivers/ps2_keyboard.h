@@ -14,13 +14,13 @@
 namespace drivers {
 
 enum class Ps2Status : uint8_t {
-    Ready,           // keyboard reset, scanning, IRQ 1 delivering decoded keys
-    NoController,    // no 8042 answered (status port floats, or commands never drained)
-    SelfTestFailed,  // the controller's self-test (0xAA) did not answer 0x55
-    PortTestFailed,  // the first port's interface test (0xAB) reported a fault
-    NoKeyboard,      // the controller is there but no keyboard acknowledged a reset
-    KeyboardFailed,  // the keyboard answered its reset with a self-test failure
-    IrqUnavailable,  // IRQ 1 already had another handler
+    Ready,          // keyboard reset, scanning, IRQ 1 delivering decoded keys
+    NoController,   // no 8042 answered (status port floats, or commands never drained)
+    SelfTestFailed, // the controller's self-test (0xAA) did not answer 0x55
+    PortTestFailed, // the first port's interface test (0xAB) reported a fault
+    NoKeyboard,     // the controller is there but no keyboard acknowledged a reset
+    KeyboardFailed, // the keyboard answered its reset with a self-test failure
+    IrqUnavailable, // IRQ 1 already had another handler
 };
 const char* to_string(Ps2Status status);
 

@@ -53,7 +53,8 @@ bool SerialPort::init(uint16_t base, uint32_t baud)
     m_stalled = false;
     m_fifo_depth = 1;
     m_tx_credit = 0;
-    if (base == 0 || baud == 0 || baud > kUartClock || kUartClock % baud != 0) return false;
+    if (base == 0 || baud == 0 || baud > kUartClock || kUartClock % baud != 0)
+        return false;
     const uint16_t divisor = static_cast<uint16_t>(kUartClock / baud);
 
     // Scratch register: an empty ISA port floats and reads 0xFF, so two patterns
@@ -61,7 +62,8 @@ bool SerialPort::init(uint16_t base, uint32_t baud)
     constexpr uint8_t kScratchPatterns[] = {0x5a, 0xa5};
     for (const uint8_t pattern : kScratchPatterns) {
         arch::outb(static_cast<uint16_t>(base + kScratch), pattern);
-        if (arch::inb(static_cast<uint16_t>(base + kScratch)) != pattern) return false;
+        if (arch::inb(static_cast<uint16_t>(base + kScratch)) != pattern)
+            return false;
     }
 
     arch::outb(static_cast<uint16_t>(base + kIntEnable), 0x00);
@@ -90,7 +92,8 @@ bool SerialPort::init(uint16_t base, uint32_t baud)
         }
     }
     arch::outb(static_cast<uint16_t>(base + kModemControl), kMcrNormal);
-    if (!echoed) return false;
+    if (!echoed)
+        return false;
 
     // IIR bits 7:6 read 11 only on a 16550A-class UART whose FIFOs really switched on.
     if ((arch::inb(static_cast<uint16_t>(base + kFifoControl)) & kIirFifoEnabled) == kIirFifoEnabled)
@@ -101,12 +104,14 @@ bool SerialPort::init(uint16_t base, uint32_t baud)
 
 bool SerialPort::ready_to_send()
 {
-    if (m_tx_credit > 0) return true;
+    if (m_tx_credit > 0)
+        return true;
     // THRE set means the whole transmit FIFO (or the single holding register) is empty.
     const uint16_t lsr = static_cast<uint16_t>(m_base + kLineStatus);
     if (m_stalled) {
         // One look per byte while stalled: output resumes as soon as the port drains again.
-        if (!(arch::inb(lsr) & kLsrThrEmpty)) return false;
+        if (!(arch::inb(lsr) & kLsrThrEmpty))
+            return false;
         m_stalled = false;
     } else {
         uint32_t spin = 0;
@@ -138,43 +143,50 @@ void SerialPort::transmit(uint8_t byte)
 
 void SerialPort::put_char(char c)
 {
-    if (!m_present) return;
+    if (!m_present)
+        return;
     ConsoleGuard guard;
     transmit(static_cast<uint8_t>(c));
 }
 
 void SerialPort::write(const char* s, size_t n)
 {
-    if (!m_present || !s) return;
+    if (!m_present || !s)
+        return;
     ConsoleGuard guard;
     for (size_t i = 0; i < n; ++i) {
-        if (s[i] == '\n') transmit('\r');
+        if (s[i] == '\n')
+            transmit('\r');
         transmit(static_cast<uint8_t>(s[i]));
     }
 }
 
 bool SerialPort::has_byte()
 {
-    if (!m_present) return false;
+    if (!m_present)
+        return false;
     return arch::inb(static_cast<uint16_t>(m_base + kLineStatus)) & kLsrDataReady;
 }
 
 int SerialPort::read_byte()
 {
-    if (!has_byte()) return -1;
+    if (!has_byte())
+        return -1;
     return arch::inb(static_cast<uint16_t>(m_base + kData));
 }
 
 void SerialPort::enable_rx_interrupt()
 {
-    if (!m_present) return;
+    if (!m_present)
+        return;
     const uint16_t ier = static_cast<uint16_t>(m_base + kIntEnable);
     arch::outb(ier, static_cast<uint8_t>(arch::inb(ier) | kIerRxAvailable));
 }
 
 void SerialPort::disable_rx_interrupt()
 {
-    if (!m_present) return;
+    if (!m_present)
+        return;
     const uint16_t ier = static_cast<uint16_t>(m_base + kIntEnable);
     arch::outb(ier, static_cast<uint8_t>(arch::inb(ier) & ~kIerRxAvailable));
 }

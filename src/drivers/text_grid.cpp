@@ -51,7 +51,8 @@ void TextGrid::recompute_attribute()
 
 uint16_t TextGrid::cell(uint16_t column, uint16_t row) const
 {
-    if (!m_cells || column >= m_width || row >= m_height) return 0;
+    if (!m_cells || column >= m_width || row >= m_height)
+        return 0;
     return m_cells[static_cast<size_t>(row) * m_width + column];
 }
 
@@ -63,19 +64,24 @@ void TextGrid::clear()
 
 void TextGrid::set_cursor(uint16_t column, uint16_t row)
 {
-    if (!m_cells) return;
+    if (!m_cells)
+        return;
     m_column = column < m_width ? column : static_cast<uint16_t>(m_width - 1);
     m_row = row < m_height ? row : static_cast<uint16_t>(m_height - 1);
     m_wrap_pending = false;
-    if (m_callback) m_callback(m_callback_context, m_column, m_row);
+    if (m_callback)
+        m_callback(m_callback_context, m_column, m_row);
     m_cursor_moved = false;
 }
 
 void TextGrid::write(const char* s, size_t n)
 {
-    if (!m_cells || !s) return;
-    for (size_t i = 0; i < n; ++i) feed(static_cast<uint8_t>(s[i]));
-    if (m_cursor_moved && m_callback) m_callback(m_callback_context, m_column, m_row);
+    if (!m_cells || !s)
+        return;
+    for (size_t i = 0; i < n; ++i)
+        feed(static_cast<uint8_t>(s[i]));
+    if (m_cursor_moved && m_callback)
+        m_callback(m_callback_context, m_column, m_row);
     m_cursor_moved = false;
 }
 
@@ -86,9 +92,7 @@ void TextGrid::feed(uint8_t byte)
         return;
     }
     switch (m_state) {
-    case State::Ground:
-        ground(byte);
-        return;
+    case State::Ground: ground(byte); return;
     case State::Utf8:
         if (byte >= 0x80 && byte <= 0xbf) {
             if (--m_utf8_remaining == 0) {
@@ -105,7 +109,8 @@ void TextGrid::feed(uint8_t byte)
     case State::Escape:
         if (byte == '[') {
             m_state = State::Csi;
-            for (auto& p : m_params) p = 0;
+            for (auto& p : m_params)
+                p = 0;
             m_param_index = 0;
             m_private = false;
         } else if (byte == kEsc || (byte >= 0x20 && byte <= 0x2f)) {
@@ -117,9 +122,7 @@ void TextGrid::feed(uint8_t byte)
             m_state = State::Ground; // final byte of a two-byte escape: swallowed
         }
         return;
-    case State::Csi:
-        csi(byte);
-        return;
+    case State::Csi: csi(byte); return;
     }
 }
 
@@ -132,9 +135,12 @@ void TextGrid::ground(uint8_t byte)
     if (byte >= 0x80) {
         // UTF-8: the lead byte says how many continuation bytes follow.
         uint8_t continuation = 0;
-        if (byte >= 0xc2 && byte <= 0xdf) continuation = 1;
-        else if (byte >= 0xe0 && byte <= 0xef) continuation = 2;
-        else if (byte >= 0xf0 && byte <= 0xf4) continuation = 3;
+        if (byte >= 0xc2 && byte <= 0xdf)
+            continuation = 1;
+        else if (byte >= 0xe0 && byte <= 0xef)
+            continuation = 2;
+        else if (byte >= 0xf0 && byte <= 0xf4)
+            continuation = 3;
         if (continuation == 0) {
             put_glyph(kReplacementGlyph); // stray continuation or invalid lead byte
         } else {
@@ -144,9 +150,7 @@ void TextGrid::ground(uint8_t byte)
         return;
     }
     switch (byte) {
-    case '\n':
-        line_feed();
-        break;
+    case '\n': line_feed(); break;
     case '\r':
         m_column = 0;
         m_wrap_pending = false;
@@ -160,15 +164,13 @@ void TextGrid::ground(uint8_t byte)
         break;
     }
     case '\b':
-        if (m_column > 0) --m_column;
+        if (m_column > 0)
+            --m_column;
         m_wrap_pending = false;
         m_cursor_moved = true;
         break;
-    case kEsc:
-        m_state = State::Escape;
-        break;
-    default:
-        break; // BEL, DEL and the other controls have nothing to show
+    case kEsc: m_state = State::Escape; break;
+    default: break; // BEL, DEL and the other controls have nothing to show
     }
 }
 
@@ -181,14 +183,16 @@ void TextGrid::csi(uint8_t byte)
             p = value > kMaxParamValue ? kMaxParamValue : static_cast<uint16_t>(value);
         }
     } else if (byte == ';') {
-        if (m_param_index < kMaxParams) ++m_param_index;
+        if (m_param_index < kMaxParams)
+            ++m_param_index;
     } else if (byte >= 0x3a && byte <= 0x3f) {
         m_private = true; // ':' sub-parameters or a "<=>?" private marker
     } else if (byte >= 0x20 && byte <= 0x2f) {
         m_private = true; // intermediate bytes: no sequence we act on has them
     } else if (byte >= 0x40 && byte <= 0x7e) {
         m_state = State::Ground;
-        if (!m_private) dispatch_csi(byte);
+        if (!m_private)
+            dispatch_csi(byte);
     } else if (byte == kEsc) {
         m_state = State::Escape;
     } else if (byte < 0x20) {
@@ -203,22 +207,17 @@ void TextGrid::csi(uint8_t byte)
 uint16_t TextGrid::param(size_t index, uint16_t fallback) const
 {
     const size_t count = m_param_index < kMaxParams ? m_param_index + 1u : kMaxParams;
-    if (index >= count || m_params[index] == 0) return fallback;
+    if (index >= count || m_params[index] == 0)
+        return fallback;
     return m_params[index];
 }
 
 void TextGrid::dispatch_csi(uint8_t final_byte)
 {
     switch (final_byte) {
-    case 'm':
-        apply_sgr();
-        break;
-    case 'J':
-        erase_display(param(0, 0));
-        break;
-    case 'K':
-        erase_line(param(0, 0));
-        break;
+    case 'm': apply_sgr(); break;
+    case 'J': erase_display(param(0, 0)); break;
+    case 'K': erase_line(param(0, 0)); break;
     case 'H':
     case 'f': {
         // 1-based row;column, 0 or missing meaning 1, clamped to the grid.
@@ -230,8 +229,7 @@ void TextGrid::dispatch_csi(uint8_t final_byte)
         m_cursor_moved = true;
         break;
     }
-    default:
-        break; // cursor keys, modes, ...: swallowed
+    default: break; // cursor keys, modes, ...: swallowed
     }
 }
 
@@ -272,17 +270,23 @@ void TextGrid::erase_display(uint16_t mode)
 {
     const size_t total = static_cast<size_t>(m_width) * m_height;
     const size_t here = static_cast<size_t>(m_row) * m_width + m_column;
-    if (mode == 0) fill(here, total - here);
-    else if (mode == 1) fill(0, here + 1);
-    else if (mode == 2 || mode == 3) fill(0, total);
+    if (mode == 0)
+        fill(here, total - here);
+    else if (mode == 1)
+        fill(0, here + 1);
+    else if (mode == 2 || mode == 3)
+        fill(0, total);
 }
 
 void TextGrid::erase_line(uint16_t mode)
 {
     const size_t start = static_cast<size_t>(m_row) * m_width;
-    if (mode == 0) fill(start + m_column, m_width - m_column);
-    else if (mode == 1) fill(start, m_column + 1u);
-    else if (mode == 2) fill(start, m_width);
+    if (mode == 0)
+        fill(start + m_column, m_width - m_column);
+    else if (mode == 1)
+        fill(start, m_column + 1u);
+    else if (mode == 2)
+        fill(start, m_width);
 }
 
 // The cursor is read once into locals and every store is of a value checked against the grid, so
@@ -325,18 +329,23 @@ void TextGrid::line_feed()
 void TextGrid::scroll_up()
 {
     const size_t moved = static_cast<size_t>(m_width) * (m_height - 1u);
-    for (size_t i = 0; i < moved; ++i) m_cells[i] = m_cells[i + m_width];
+    for (size_t i = 0; i < moved; ++i)
+        m_cells[i] = m_cells[i + m_width];
     fill(moved, m_width);
 }
 
 void TextGrid::fill(size_t first, size_t count)
 {
-    if (!m_cells) return;
+    if (!m_cells)
+        return;
     const size_t total = static_cast<size_t>(m_width) * m_height;
-    if (first >= total) return;
-    if (count > total - first) count = total - first;
+    if (first >= total)
+        return;
+    if (count > total - first)
+        count = total - first;
     const uint16_t value = blank();
-    for (size_t i = 0; i < count; ++i) m_cells[first + i] = value;
+    for (size_t i = 0; i < count; ++i)
+        m_cells[first + i] = value;
 }
 
 } // namespace drivers

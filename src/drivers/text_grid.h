@@ -121,7 +121,7 @@ private:
     State m_state = State::Ground;
     uint16_t m_params[kMaxParams] = {};
     uint8_t m_param_index = 0; // == kMaxParams once extra parameters are being ignored
-    bool m_private = false; // "ESC [ ?" or an intermediate byte: parsed, never acted on
+    bool m_private = false;    // "ESC [ ?" or an intermediate byte: parsed, never acted on
     uint8_t m_utf8_remaining = 0;
 
     CursorCallback m_callback = nullptr;

@@ -56,7 +56,8 @@ void VgaTextConsole::init()
 
 void VgaTextConsole::write(const char* s, size_t n)
 {
-    if (!m_present) return;
+    if (!m_present)
+        return;
     ConsoleGuard guard;
     m_grid.write(s, n);
 }

@@ -16,7 +16,8 @@ namespace {
 // physmap does not cover is out of reach.
 Bytes read_physmap(void*, uint64_t phys, size_t length)
 {
-    if (phys >= arch::kPhysMapSize || length > arch::kPhysMapSize - phys) return {};
+    if (phys >= arch::kPhysMapSize || length > arch::kPhysMapSize - phys)
+        return {};
     return Bytes(arch::phys_to_virt(PhysicalAddress(phys)).as_ptr<const uint8_t>(), length);
 }
 
@@ -24,7 +25,8 @@ Bytes read_physmap(void*, uint64_t phys, size_t length)
 // interrupts off, and the timer is not needed for this).
 void delay_us(unsigned us)
 {
-    for (unsigned i = 0; i < us; ++i) arch::io_wait();
+    for (unsigned i = 0; i < us; ++i)
+        arch::io_wait();
 }
 
 // Writes SLP_TYP first, then SLP_EN with it, keeping the register's other bits (as the
@@ -43,7 +45,8 @@ void write_sleep(uint16_t port, uint8_t slp_typ)
 void enable_acpi(const Fadt& fadt, lib::FormatSink& out)
 {
     const uint16_t pm1a = fadt.pm1a_control.port;
-    if ((arch::inw(pm1a) & kSciEn) != 0) return;
+    if ((arch::inw(pm1a) & kSciEn) != 0)
+        return;
     if (fadt.smi_command == 0 || fadt.acpi_enable == 0 || fadt.smi_command > 0xFFFF) {
         lib::format_to(out, "  ACPI mode is off and the firmware offers no way to switch it on; trying anyway\n");
         return;
@@ -67,9 +70,9 @@ struct EmulatorPort {
 };
 // PM1a_CNT with SLP_TYP for S5 and SLP_EN, where well-known virtual machines put it.
 constexpr EmulatorPort kEmulatorPorts[] = {
-    { 0x604, 0x2000, "QEMU (q35 and pc, PM base 0x600)" },
-    { 0xB004, 0x2000, "Bochs and older QEMU" },
-    { 0x4004, 0x3400, "VirtualBox" },
+    {0x604, 0x2000, "QEMU (q35 and pc, PM base 0x600)"},
+    {0xB004, 0x2000, "Bochs and older QEMU"},
+    {0x4004, 0x3400, "VirtualBox"},
 };
 
 } // namespace
@@ -77,7 +80,7 @@ constexpr EmulatorPort kEmulatorPorts[] = {
 void power_off(lib::FormatSink& out)
 {
     const RsdpInfo& rsdp = kernel::boot_info().rsdp;
-    const PhysicalReader reader{ &read_physmap, nullptr };
+    const PhysicalReader reader{&read_physmap, nullptr};
     auto plan = plan_power_off(reader, rsdp.data());
     if (plan) {
         const Fadt& fadt = plan->fadt;
@@ -90,7 +93,8 @@ void power_off(lib::FormatSink& out)
         lib::format_to(out, "The Heartwood goes to rest. Farewell.\n");
         arch::interrupts_disable();
         write_sleep(fadt.pm1a_control.port, plan->s5.slp_typa);
-        if (fadt.pm1b_control.present()) write_sleep(fadt.pm1b_control.port, plan->s5.slp_typb);
+        if (fadt.pm1b_control.present())
+            write_sleep(fadt.pm1b_control.port, plan->s5.slp_typb);
         delay_us(200'000);
         lib::format_to(out, "shutdown: the machine ignored ACPI S5; trying the emulators' power-off ports\n");
     } else {

@@ -46,7 +46,8 @@ constexpr uint8_t kAmlOnes = 0xFF;
 uint64_t read_le(Bytes bytes, size_t offset, size_t width)
 {
     uint64_t value = 0;
-    for (size_t i = 0; i < width; ++i) value |= uint64_t{ bytes[offset + i] } << (8 * i);
+    for (size_t i = 0; i < width; ++i)
+        value |= uint64_t{bytes[offset + i]} << (8 * i);
     return value;
 }
 uint32_t read_u32(Bytes bytes, size_t offset) { return static_cast<uint32_t>(read_le(bytes, offset, 4)); }
@@ -55,15 +56,18 @@ uint64_t read_u64(Bytes bytes, size_t offset) { return read_le(bytes, offset, 8)
 bool sums_to_zero(Bytes bytes)
 {
     uint8_t sum = 0;
-    for (uint8_t b : bytes) sum = static_cast<uint8_t>(sum + b);
+    for (uint8_t b : bytes)
+        sum = static_cast<uint8_t>(sum + b);
     return sum == 0;
 }
 
 bool has_signature(Bytes bytes, const char* signature, size_t length)
 {
-    if (bytes.size() < length) return false;
+    if (bytes.size() < length)
+        return false;
     for (size_t i = 0; i < length; ++i)
-        if (bytes[i] != static_cast<uint8_t>(signature[i])) return false;
+        if (bytes[i] != static_cast<uint8_t>(signature[i]))
+            return false;
     return true;
 }
 
@@ -71,7 +75,8 @@ lib::Unexpected<Error> fail(Problem problem, const char* where)
 {
     Error error;
     error.problem = problem;
-    for (size_t i = 0; i < 4 && where[i] != '\0'; ++i) error.where[i] = where[i];
+    for (size_t i = 0; i < 4 && where[i] != '\0'; ++i)
+        error.where[i] = where[i];
     return lib::unexpected(error);
 }
 
@@ -81,10 +86,12 @@ Result<Bytes> find_in_root(const PhysicalReader& reader, Bytes root, size_t entr
     const size_t count = (root.size() - kHeaderBytes) / entry_bytes;
     for (size_t i = 0; i < count; ++i) {
         const uint64_t address = read_le(root, kHeaderBytes + i * entry_bytes, entry_bytes);
-        if (address == 0) continue;
+        if (address == 0)
+            continue;
         // Only the signature is looked at before choosing; the chosen table is then validated.
         const Bytes header = reader(address, kHeaderBytes);
-        if (header.size() < kHeaderBytes || !has_signature(header, signature, 4)) continue;
+        if (header.size() < kHeaderBytes || !has_signature(header, signature, 4))
+            continue;
         return read_table(reader, address, signature);
     }
     return fail(Problem::Missing, signature);
@@ -94,20 +101,22 @@ Result<Bytes> find_in_root(const PhysicalReader& reader, Bytes root, size_t entr
 // `end`; advances offset.
 bool decode_integer(Bytes aml, size_t& offset, size_t end, uint64_t& value)
 {
-    if (offset >= end) return false;
+    if (offset >= end)
+        return false;
     const uint8_t op = aml[offset++];
     size_t width = 0;
     switch (op) {
     case kAmlZero: value = 0; return true;
     case kAmlOne: value = 1; return true;
-    case kAmlOnes: value = ~uint64_t{ 0 }; return true;
+    case kAmlOnes: value = ~uint64_t{0}; return true;
     case kAmlBytePrefix: width = 1; break;
     case kAmlWordPrefix: width = 2; break;
     case kAmlDWordPrefix: width = 4; break;
     case kAmlQWordPrefix: width = 8; break;
     default: return false;
     }
-    if (end - offset < width) return false;
+    if (end - offset < width)
+        return false;
     value = read_le(aml, offset, width);
     offset += width;
     return true;
@@ -119,22 +128,28 @@ Result<SleepType> decode_s5_package(Bytes aml, size_t offset)
     const size_t pkg_start = offset + 1; // PkgLength counts from its own first byte
     uint32_t length = 0;
     size_t encoding = 0;
-    if (!decode_pkg_length(aml.subspan(pkg_start), length, encoding)) return fail(Problem::Malformed, "_S5_");
-    if (length < encoding + 1 || length > aml.size() - pkg_start) return fail(Problem::Malformed, "_S5_");
+    if (!decode_pkg_length(aml.subspan(pkg_start), length, encoding))
+        return fail(Problem::Malformed, "_S5_");
+    if (length < encoding + 1 || length > aml.size() - pkg_start)
+        return fail(Problem::Malformed, "_S5_");
     const size_t end = pkg_start + length;
     size_t at = pkg_start + encoding;
     const uint8_t elements = aml[at++];
-    if (elements == 0) return fail(Problem::Malformed, "_S5_");
+    if (elements == 0)
+        return fail(Problem::Malformed, "_S5_");
     uint64_t a = 0;
     uint64_t b = 0;
-    if (!decode_integer(aml, at, end, a)) return fail(Problem::Malformed, "_S5_");
+    if (!decode_integer(aml, at, end, a))
+        return fail(Problem::Malformed, "_S5_");
     if (elements >= 2) {
-        if (!decode_integer(aml, at, end, b)) return fail(Problem::Malformed, "_S5_");
+        if (!decode_integer(aml, at, end, b))
+            return fail(Problem::Malformed, "_S5_");
     } else {
         b = a;
     }
-    if (a > 7 || b > 7) return fail(Problem::Malformed, "_S5_"); // SLP_TYP has three bits
-    return SleepType{ static_cast<uint8_t>(a), static_cast<uint8_t>(b) };
+    if (a > 7 || b > 7)
+        return fail(Problem::Malformed, "_S5_"); // SLP_TYP has three bits
+    return SleepType{static_cast<uint8_t>(a), static_cast<uint8_t>(b)};
 }
 
 } // namespace
@@ -161,35 +176,49 @@ const char* describe(const Error& error, char* out, size_t capacity)
 
 Result<Rsdp> parse_rsdp(Bytes bytes)
 {
-    if (bytes.empty()) return fail(Problem::Missing, "RSDP");
-    if (bytes.size() < kRsdpV1Bytes) return fail(Problem::BadLength, "RSDP");
-    if (!has_signature(bytes, "RSD PTR ", 8)) return fail(Problem::BadSignature, "RSDP");
-    if (!sums_to_zero(bytes.first(kRsdpV1Bytes))) return fail(Problem::BadChecksum, "RSDP");
+    if (bytes.empty())
+        return fail(Problem::Missing, "RSDP");
+    if (bytes.size() < kRsdpV1Bytes)
+        return fail(Problem::BadLength, "RSDP");
+    if (!has_signature(bytes, "RSD PTR ", 8))
+        return fail(Problem::BadSignature, "RSDP");
+    if (!sums_to_zero(bytes.first(kRsdpV1Bytes)))
+        return fail(Problem::BadChecksum, "RSDP");
     Rsdp rsdp;
     rsdp.revision = bytes[kRsdpRevision];
     rsdp.rsdt = read_u32(bytes, kRsdpRsdt);
     if (rsdp.revision >= 2) {
-        if (bytes.size() < kRsdpV2Bytes) return fail(Problem::BadLength, "RSDP");
+        if (bytes.size() < kRsdpV2Bytes)
+            return fail(Problem::BadLength, "RSDP");
         const uint32_t length = read_u32(bytes, kRsdpLength);
-        if (length < kRsdpV2Bytes || length > bytes.size()) return fail(Problem::BadLength, "RSDP");
-        if (!sums_to_zero(bytes.first(length))) return fail(Problem::BadChecksum, "RSDP");
+        if (length < kRsdpV2Bytes || length > bytes.size())
+            return fail(Problem::BadLength, "RSDP");
+        if (!sums_to_zero(bytes.first(length)))
+            return fail(Problem::BadChecksum, "RSDP");
         rsdp.xsdt = read_u64(bytes, kRsdpXsdt);
     }
-    if (rsdp.rsdt == 0 && rsdp.xsdt == 0) return fail(Problem::Missing, "RSDT");
+    if (rsdp.rsdt == 0 && rsdp.xsdt == 0)
+        return fail(Problem::Missing, "RSDT");
     return rsdp;
 }
 
 Result<Bytes> read_table(const PhysicalReader& reader, uint64_t phys, const char* signature)
 {
-    if (phys == 0) return fail(Problem::Missing, signature);
+    if (phys == 0)
+        return fail(Problem::Missing, signature);
     const Bytes header = reader(phys, kHeaderBytes);
-    if (header.size() < kHeaderBytes) return fail(Problem::OutOfReach, signature);
-    if (!has_signature(header, signature, 4)) return fail(Problem::BadSignature, signature);
+    if (header.size() < kHeaderBytes)
+        return fail(Problem::OutOfReach, signature);
+    if (!has_signature(header, signature, 4))
+        return fail(Problem::BadSignature, signature);
     const uint32_t length = read_u32(header, kTableLength);
-    if (length < kHeaderBytes || length > kMaxTableBytes) return fail(Problem::BadLength, signature);
+    if (length < kHeaderBytes || length > kMaxTableBytes)
+        return fail(Problem::BadLength, signature);
     const Bytes table = reader(phys, length);
-    if (table.size() < length) return fail(Problem::OutOfReach, signature);
-    if (!sums_to_zero(table)) return fail(Problem::BadChecksum, signature);
+    if (table.size() < length)
+        return fail(Problem::OutOfReach, signature);
+    if (!sums_to_zero(table))
+        return fail(Problem::BadChecksum, signature);
     return table;
 }
 
@@ -197,24 +226,29 @@ Result<Bytes> find_table(const PhysicalReader& reader, const Rsdp& rsdp, const c
 {
     if (rsdp.xsdt != 0) {
         auto xsdt = read_table(reader, rsdp.xsdt, "XSDT");
-        if (xsdt) return find_in_root(reader, *xsdt, 8, signature);
-        if (rsdp.rsdt == 0) return lib::unexpected(xsdt.error());
+        if (xsdt)
+            return find_in_root(reader, *xsdt, 8, signature);
+        if (rsdp.rsdt == 0)
+            return lib::unexpected(xsdt.error());
     }
     auto rsdt = read_table(reader, rsdp.rsdt, "RSDT");
-    if (!rsdt) return lib::unexpected(rsdt.error());
+    if (!rsdt)
+        return lib::unexpected(rsdt.error());
     return find_in_root(reader, *rsdt, 4, signature);
 }
 
 Result<Fadt> parse_fadt(Bytes table)
 {
-    if (table.size() < kFadtMinBytes) return fail(Problem::BadLength, "FACP");
+    if (table.size() < kFadtMinBytes)
+        return fail(Problem::BadLength, "FACP");
     Fadt fadt;
     fadt.revision = table[8];
     fadt.smi_command = read_u32(table, kFadtSmiCommand);
     fadt.acpi_enable = table[kFadtAcpiEnable];
     fadt.hardware_reduced = (read_u32(table, kFadtFlags) & kFlagHardwareReduced) != 0;
     fadt.dsdt = read_u32(table, kFadtDsdt);
-    if (table.size() >= kFadtXDsdt + 8 && read_u64(table, kFadtXDsdt) != 0) fadt.dsdt = read_u64(table, kFadtXDsdt);
+    if (table.size() >= kFadtXDsdt + 8 && read_u64(table, kFadtXDsdt) != 0)
+        fadt.dsdt = read_u64(table, kFadtXDsdt);
 
     // X_PM1x_CNT_BLK (a Generic Address Structure) wins when it is present and non-zero.
     struct Choice {
@@ -247,15 +281,18 @@ Result<Fadt> parse_fadt(Bytes table)
     fadt.pm1a_control = a.control;
     fadt.pm1b_control = b.control;
     if (!fadt.hardware_reduced) {
-        if (!a.control.present()) return fail(a.unsupported ? Problem::Unsupported : Problem::Missing, "FACP");
-        if (b.unsupported) return fail(Problem::Unsupported, "FACP");
+        if (!a.control.present())
+            return fail(a.unsupported ? Problem::Unsupported : Problem::Missing, "FACP");
+        if (b.unsupported)
+            return fail(Problem::Unsupported, "FACP");
     }
     return fadt;
 }
 
 bool decode_pkg_length(Bytes bytes, uint32_t& length, size_t& encoding_bytes)
 {
-    if (bytes.empty()) return false;
+    if (bytes.empty())
+        return false;
     const uint8_t lead = bytes[0];
     const size_t follow = lead >> 6;
     if (follow == 0) {
@@ -263,9 +300,11 @@ bool decode_pkg_length(Bytes bytes, uint32_t& length, size_t& encoding_bytes)
         encoding_bytes = 1;
         return true;
     }
-    if ((lead & 0x30) != 0 || bytes.size() < 1 + follow) return false; // bits 5..4 are reserved
+    if ((lead & 0x30) != 0 || bytes.size() < 1 + follow)
+        return false; // bits 5..4 are reserved
     uint32_t value = lead & 0x0F;
-    for (size_t i = 0; i < follow; ++i) value |= uint32_t{ bytes[1 + i] } << (4 + 8 * i);
+    for (size_t i = 0; i < follow; ++i)
+        value |= uint32_t{bytes[1 + i]} << (4 + 8 * i);
     length = value;
     encoding_bytes = 1 + follow;
     return true;
@@ -273,16 +312,20 @@ bool decode_pkg_length(Bytes bytes, uint32_t& length, size_t& encoding_bytes)
 
 Result<SleepType> find_s5(Bytes dsdt)
 {
-    if (dsdt.size() < kHeaderBytes) return fail(Problem::BadLength, "DSDT");
+    if (dsdt.size() < kHeaderBytes)
+        return fail(Problem::BadLength, "DSDT");
     bool seen_name = false;
     for (size_t i = kHeaderBytes; i + 5 <= dsdt.size(); ++i) {
-        if (!has_signature(dsdt.subspan(i), "_S5_", 4)) continue;
+        if (!has_signature(dsdt.subspan(i), "_S5_", 4))
+            continue;
         // `Name (_S5_, ...)` or `Name (\_S5_, ...)`; other uses of the name are not the object.
-        const bool named = (i >= 1 && dsdt[i - 1] == kAmlName) ||
-                           (i >= 2 && dsdt[i - 1] == kAmlRootChar && dsdt[i - 2] == kAmlName);
-        if (!named) continue;
+        const bool named =
+            (i >= 1 && dsdt[i - 1] == kAmlName) || (i >= 2 && dsdt[i - 1] == kAmlRootChar && dsdt[i - 2] == kAmlName);
+        if (!named)
+            continue;
         seen_name = true;
-        if (dsdt[i + 4] != kAmlPackage) continue;
+        if (dsdt[i + 4] != kAmlPackage)
+            continue;
         return decode_s5_package(dsdt, i + 4);
     }
     return fail(seen_name ? Problem::Malformed : Problem::Missing, "_S5_");
@@ -292,18 +335,24 @@ Result<PowerOffPlan> plan_power_off(const PhysicalReader& reader, Bytes rsdp_byt
 {
     PowerOffPlan plan;
     auto rsdp = parse_rsdp(rsdp_bytes);
-    if (!rsdp) return lib::unexpected(rsdp.error());
+    if (!rsdp)
+        return lib::unexpected(rsdp.error());
     plan.rsdp = *rsdp;
     auto facp = find_table(reader, plan.rsdp, "FACP");
-    if (!facp) return lib::unexpected(facp.error());
+    if (!facp)
+        return lib::unexpected(facp.error());
     auto fadt = parse_fadt(*facp);
-    if (!fadt) return lib::unexpected(fadt.error());
+    if (!fadt)
+        return lib::unexpected(fadt.error());
     plan.fadt = *fadt;
-    if (plan.fadt.hardware_reduced) return fail(Problem::Unsupported, "FACP");
+    if (plan.fadt.hardware_reduced)
+        return fail(Problem::Unsupported, "FACP");
     auto dsdt = read_table(reader, plan.fadt.dsdt, "DSDT");
-    if (!dsdt) return lib::unexpected(dsdt.error());
+    if (!dsdt)
+        return lib::unexpected(dsdt.error());
     auto s5 = find_s5(*dsdt);
-    if (!s5) return lib::unexpected(s5.error());
+    if (!s5)
+        return lib::unexpected(s5.error());
     plan.s5 = *s5;
     return plan;
 }

@@ -31,21 +31,21 @@ namespace kernel::acpi {
 
 using Bytes = lib::Span<const uint8_t>;
 
-inline constexpr size_t kHeaderBytes = 36;        // every system description table's header
+inline constexpr size_t kHeaderBytes = 36;            // every system description table's header
 inline constexpr uint32_t kMaxTableBytes = 16u << 20; // anything longer is taken for garbage
-inline constexpr uint16_t kSlpEn = 1u << 13;        // PM1_CNT.SLP_EN
-inline constexpr uint16_t kSciEn = 1u << 0;         // PM1_CNT.SCI_EN
-inline constexpr unsigned kSlpTypShift = 10;        // PM1_CNT.SLP_TYP, bits 10..12
+inline constexpr uint16_t kSlpEn = 1u << 13;          // PM1_CNT.SLP_EN
+inline constexpr uint16_t kSciEn = 1u << 0;           // PM1_CNT.SCI_EN
+inline constexpr unsigned kSlpTypShift = 10;          // PM1_CNT.SLP_TYP, bits 10..12
 
 // What went wrong, and where ("RSDP", "XSDT", "RSDT", "FACP", "DSDT" or "_S5_").
 enum class Problem : uint8_t {
-    Missing,       // there is no such table / object
-    OutOfReach,    // its address (or address + length) is outside what the reader can see
+    Missing,    // there is no such table / object
+    OutOfReach, // its address (or address + length) is outside what the reader can see
     BadSignature,
-    BadLength,     // shorter than its fixed fields, longer than kMaxTableBytes, or cut off
-    BadChecksum,   // the bytes do not sum to zero (mod 256)
-    Malformed,     // AML that does not decode as the expected package of integers
-    Unsupported,   // valid, but nothing this code can drive (e.g. hardware-reduced ACPI)
+    BadLength,   // shorter than its fixed fields, longer than kMaxTableBytes, or cut off
+    BadChecksum, // the bytes do not sum to zero (mod 256)
+    Malformed,   // AML that does not decode as the expected package of integers
+    Unsupported, // valid, but nothing this code can drive (e.g. hardware-reduced ACPI)
 };
 const char* to_string(Problem problem);
 
@@ -90,11 +90,11 @@ struct Pm1Control {
 
 struct Fadt {
     uint8_t revision = 0;
-    uint32_t smi_command = 0;  // 0: ACPI cannot be (and need not be) enabled through SMI
+    uint32_t smi_command = 0; // 0: ACPI cannot be (and need not be) enabled through SMI
     uint8_t acpi_enable = 0;
-    uint64_t dsdt = 0;         // X_DSDT when present and non-zero, else DSDT
+    uint64_t dsdt = 0; // X_DSDT when present and non-zero, else DSDT
     Pm1Control pm1a_control;
-    Pm1Control pm1b_control;   // optional
+    Pm1Control pm1b_control; // optional
     bool hardware_reduced = false;
 };
 // Decodes a validated FADT (read_table(..., "FACP")).

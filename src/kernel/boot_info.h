@@ -41,9 +41,9 @@ struct MemoryRegion {
 // The display the loader left (kernel::BootInfo::framebuffer) is described in the drivers' terms,
 // since the consoles are what draw on it.
 using drivers::ColorField;
+using drivers::framebuffer_type_name;
 using drivers::FramebufferInfo;
 using drivers::FramebufferType;
-using drivers::framebuffer_type_name;
 
 struct BootModule {
     static constexpr size_t kStringCapacity = 64;
@@ -146,10 +146,10 @@ struct BootInfo {
     uint32_t mem_lower_kib = 0; // memory below 1 MiB
     uint32_t mem_upper_kib = 0; // memory from 1 MiB to the first hole
     bool has_load_base = false;
-    PhysicalAddress load_base;          // tag 21: where a relocatable image was put
-    PhysicalAddress efi_system_table;   // tag 11/12; null when not booted by EFI
+    PhysicalAddress load_base;             // tag 21: where a relocatable image was put
+    PhysicalAddress efi_system_table;      // tag 11/12; null when not booted by EFI
     bool efi_boot_services_active = false; // tag 18: ExitBootServices not called
-    uint32_t tag_types_seen = 0;        // bit n set when a tag of type n (< 32) was present
+    uint32_t tag_types_seen = 0;           // bit n set when a tag of type n (< 32) was present
 
     constexpr uint64_t usable_bytes() const { return total_usable_bytes; }
     constexpr lib::Span<const MemoryRegion> memory_map() const
@@ -194,28 +194,28 @@ struct BootInfo {
 };
 
 enum class BootInfoErrorCode : uint8_t {
-    BlobTooSmall,           // fewer than 8 bytes handed to the parser
-    MisalignedInfo,         // blob not 8-byte aligned, so no tag can be
-    TotalSizeTooSmall,      // total_size below header + end tag
-    TotalSizeExceedsBlob,   // total_size larger than the bytes available
-    TagTooSmall,            // size below the tag header or the tag's fixed layout
-    TagPastEnd,             // a tag runs past total_size
+    BlobTooSmall,         // fewer than 8 bytes handed to the parser
+    MisalignedInfo,       // blob not 8-byte aligned, so no tag can be
+    TotalSizeTooSmall,    // total_size below header + end tag
+    TotalSizeExceedsBlob, // total_size larger than the bytes available
+    TagTooSmall,          // size below the tag header or the tag's fixed layout
+    TagPastEnd,           // a tag runs past total_size
     MissingEndTag,
-    BadEndTag,              // end tag whose size is not 8
-    DuplicateTag,           // a second copy of a tag that must be unique
+    BadEndTag,    // end tag whose size is not 8
+    DuplicateTag, // a second copy of a tag that must be unique
     StringNotTerminated,
     StringTooLong,
-    BadMmapEntrySize,       // entry_size < 24 or not a multiple of 8
-    BadMmapSize,            // tag size is not 16 + n * entry_size
+    BadMmapEntrySize, // entry_size < 24 or not a multiple of 8
+    BadMmapSize,      // tag size is not 16 + n * entry_size
     NoMemoryMap,
     TooManyRegions,
-    RegionWraps,            // base + length overflows 64 bits
+    RegionWraps, // base + length overflows 64 bits
     OverlappingRegions,
     UnsortedRegions,
     NoUsableMemory,
     UnknownFramebufferType,
-    BadFramebuffer,         // impossible geometry or colour layout
-    BadModule,              // mod_start > mod_end
+    BadFramebuffer, // impossible geometry or colour layout
+    BadModule,      // mod_start > mod_end
     TooManyModules,
 };
 

@@ -96,8 +96,7 @@ void apply_word(CmdlineResult& result, lib::StringView word)
     if (name == "fault") {
         if (!fault::is_known(value)) {
             // Listing every name would not fit one diagnostic; the header lists them.
-            diagnose(result, "cmdline: fault={:.40} is not a known fault (see kernel/fault_names.h); ignored",
-                     value);
+            diagnose(result, "cmdline: fault={:.40} is not a known fault (see kernel/fault_names.h); ignored", value);
             return;
         }
         static_assert(sizeof(opt.fault) >= fault::kMaxNameBytes);

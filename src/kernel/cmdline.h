@@ -26,7 +26,7 @@ struct KernelOptions {
     lib::log::Level log_level = lib::log::Level::Info;
     uint32_t hz = 1000;
     bool ktest = false;
-    char ktest_filter[64] = ""; // empty: every test
+    char ktest_filter[64] = "";  // empty: every test
     uint32_t stress_seconds = 0; // 0: no stress run
     char fault[32] = "";         // empty: none (kernel::fault::kNames)
 };

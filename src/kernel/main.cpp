@@ -1,10 +1,10 @@
 // The Heartwood's boot flow, from the first C++ instruction to the idle loop.
 // See docs/architecture.md for the whole path from GRUB to here.
 #include "arch/cpu.h"
+#include "arch/timer.h"
 #include "arch/x86_64/arch_init.h"
 #include "arch/x86_64/memory_layout.h"
 #include "arch/x86_64/qemu.h"
-#include "arch/timer.h"
 #include "drivers/console.h"
 #include "drivers/input.h"
 #include "kernel/boot_info.h"
@@ -16,11 +16,11 @@
 #include "kernel/shell/shell_kernel.h"
 #include "kernel/stats.h"
 #include "kernel/test_mode.h"
-#include "time/time.h"
 #include "lib/log.h"
 #include "mm/frames.h"
 #include "mm/kmalloc.h"
 #include "sched/scheduler.h"
+#include "time/time.h"
 
 namespace kernel {
 
@@ -57,8 +57,10 @@ void load_boot_info(uint32_t magic, uint64_t info_phys)
         panic("Multiboot2 info pointer {:#x} is outside the mapped first 4 GiB", info_phys);
     auto* header = arch::phys_to_virt(PhysicalAddress(info_phys)).as_ptr<const uint32_t>();
     uint64_t length = header[0];
-    if (length > kMaxBootInfoBytes) length = kMaxBootInfoBytes;
-    if (info_phys + length > arch::kPhysMapSize) length = arch::kPhysMapSize - info_phys;
+    if (length > kMaxBootInfoBytes)
+        length = kMaxBootInfoBytes;
+    if (info_phys + length > arch::kPhysMapSize)
+        length = arch::kPhysMapSize - info_phys;
     // Parsed in place: BootInfo is ~5 KiB, too much to return by value on the boot stack.
     const lib::Span<const uint8_t> blob(reinterpret_cast<const uint8_t*>(header), static_cast<size_t>(length));
     if (auto status = parse_multiboot2_into(g_boot_info, blob, info_phys); !status)
@@ -88,7 +90,8 @@ void apply_command_line()
 [[noreturn]] void provoke_fault_and_exit(const char* name)
 {
     const diag::Hooks* hooks = diag::hooks();
-    if (hooks == nullptr) exit_without_diagnostics("fault");
+    if (hooks == nullptr)
+        exit_without_diagnostics("fault");
     hooks->provoke_fault(name);
     lib::log::error("fault: '{}' was NOT detected; the Heartwood carried on", name);
     arch::qemu_exit(kExitFail);
@@ -97,7 +100,8 @@ void apply_command_line()
 [[noreturn]] void run_stress_and_exit(uint32_t seconds)
 {
     const diag::Hooks* hooks = diag::hooks();
-    if (hooks == nullptr) exit_without_diagnostics("stress");
+    if (hooks == nullptr)
+        exit_without_diagnostics("stress");
     hooks->run_stress_and_exit(seconds);
     arch::qemu_exit(kExitFail); // not reached: the stress run ends QEMU itself
 }
@@ -129,19 +133,20 @@ MemoryFootprint memory_footprint()
     mm::HeapStats heap;
     mm::heap_stats(heap);
     const mm::FrameStats frames = mm::frames_stats();
-    return { heap.bytes_used, frames.bytes_used - heap.bytes_total };
+    return {heap.bytes_used, frames.bytes_used - heap.bytes_total};
 }
 
 [[noreturn]] void run_ktests_and_exit()
 {
     const diag::Hooks* hooks = diag::hooks();
-    if (hooks == nullptr) exit_without_diagnostics("ktest");
+    if (hooks == nullptr)
+        exit_without_diagnostics("ktest");
     const MemoryFootprint before = memory_footprint();
     const diag::KtestSummary summary = hooks->run_ktests(g_options.ktest_filter);
     const MemoryFootprint after = memory_footprint();
     // The whole run is one more test: every byte the cases took must have come back.
     const bool leak_free = before.heap_bytes_used == after.heap_bytes_used &&
-                           before.frames_bytes_outside_heap == after.frames_bytes_outside_heap;
+        before.frames_bytes_outside_heap == after.frames_bytes_outside_heap;
     lib::log::print("ktest: leak check {}: heap bytes in use {} -> {}, frame bytes outside the heap {} -> {}\n",
                     leak_free ? "ok" : "FAILED", before.heap_bytes_used, after.heap_bytes_used,
                     before.frames_bytes_outside_heap, after.frames_bytes_outside_heap);
@@ -179,9 +184,12 @@ extern "C" [[noreturn]] void kernel_main(uint32_t multiboot_magic, uint64_t mult
     drivers::init_input();
     print_welcome();
 
-    if (g_options.fault[0] != '\0') provoke_fault_and_exit(g_options.fault);
-    if (g_options.stress_seconds > 0) run_stress_and_exit(g_options.stress_seconds);
-    if (g_options.ktest) run_ktests_and_exit();
+    if (g_options.fault[0] != '\0')
+        provoke_fault_and_exit(g_options.fault);
+    if (g_options.stress_seconds > 0)
+        run_stress_and_exit(g_options.stress_seconds);
+    if (g_options.ktest)
+        run_ktests_and_exit();
     // The Eldarin shell takes the serial line (it never ends, so it is not joined). The Heartwood
     // parks for good, waking only to run `ktest` for the shell on this large boot stack.
     (void)shell::spawn_shell_thread();

@@ -56,10 +56,10 @@ const char* boot_info_error_code_name(BootInfoErrorCode code)
 const char* multiboot2_tag_name(uint32_t type)
 {
     static constexpr const char* kNames[] = {
-        "end",        "cmdline",      "boot loader name", "module",        "basic meminfo", "bootdev",
-        "mmap",       "vbe",          "framebuffer",      "elf sections",  "apm",           "efi32",
-        "efi64",      "smbios",       "acpi old rsdp",    "acpi new rsdp", "network",       "efi mmap",
-        "efi bs",     "efi32 ih",     "efi64 ih",         "load base addr",
+        "end",    "cmdline",  "boot loader name", "module",         "basic meminfo", "bootdev",
+        "mmap",   "vbe",      "framebuffer",      "elf sections",   "apm",           "efi32",
+        "efi64",  "smbios",   "acpi old rsdp",    "acpi new rsdp",  "network",       "efi mmap",
+        "efi bs", "efi32 ih", "efi64 ih",         "load base addr",
     };
     return type < sizeof(kNames) / sizeof(kNames[0]) ? kNames[type] : "unknown";
 }
@@ -68,13 +68,13 @@ namespace {
 
 using Status = lib::Expected<void, BootInfoError>;
 
-constexpr uint32_t kHeaderSize = 8;          // total_size + reserved
-constexpr uint32_t kTagHeaderSize = 8;       // type + size
+constexpr uint32_t kHeaderSize = 8;    // total_size + reserved
+constexpr uint32_t kTagHeaderSize = 8; // type + size
 constexpr uint32_t kEndTagSize = 8;
 constexpr uint32_t kTagAlignment = 8;
-constexpr uint32_t kMmapHeaderSize = 16;     // tag header + entry_size + entry_version
-constexpr uint32_t kMmapMinEntrySize = 24;   // base, length, type, reserved
-constexpr uint32_t kModuleHeaderSize = 16;   // tag header + mod_start + mod_end
+constexpr uint32_t kMmapHeaderSize = 16;   // tag header + entry_size + entry_version
+constexpr uint32_t kMmapMinEntrySize = 24; // base, length, type, reserved
+constexpr uint32_t kModuleHeaderSize = 16; // tag header + mod_start + mod_end
 // GRUB's multiboot_tag_framebuffer_common: bpp and type are u8, then a u16
 // reserved (the spec's prose says u8), so colour info starts at 32.
 constexpr uint32_t kFramebufferCommonSize = 32;
@@ -88,38 +88,37 @@ static_assert(RsdpInfo::kMaxBytes == kRsdpV2Size);
 // Smallest size each known tag can have, from its fixed fields. Strings add at
 // least their NUL, which the string check reports more precisely.
 constexpr uint32_t kMinTagSize[] = {
-    kEndTagSize,                 // 0 end
-    kTagHeaderSize,              // 1 cmdline
-    kTagHeaderSize,              // 2 boot loader name
-    kModuleHeaderSize,           // 3 module
-    16,                          // 4 basic meminfo: mem_lower, mem_upper
-    20,                          // 5 bootdev: biosdev, partition, sub_partition
-    kMmapHeaderSize,             // 6 mmap
-    16 + 512 + 256,              // 7 vbe: mode/interface fields, control info, mode info
-    kFramebufferCommonSize,      // 8 framebuffer
-    16,                          // 9 elf sections (spec prose; GRUB writes 20)
-    28,                          // 10 apm
-    12,                          // 11 efi32 system table pointer
-    16,                          // 12 efi64 system table pointer
-    16,                          // 13 smbios: major, minor, 6 reserved
+    kEndTagSize,                  // 0 end
+    kTagHeaderSize,               // 1 cmdline
+    kTagHeaderSize,               // 2 boot loader name
+    kModuleHeaderSize,            // 3 module
+    16,                           // 4 basic meminfo: mem_lower, mem_upper
+    20,                           // 5 bootdev: biosdev, partition, sub_partition
+    kMmapHeaderSize,              // 6 mmap
+    16 + 512 + 256,               // 7 vbe: mode/interface fields, control info, mode info
+    kFramebufferCommonSize,       // 8 framebuffer
+    16,                           // 9 elf sections (spec prose; GRUB writes 20)
+    28,                           // 10 apm
+    12,                           // 11 efi32 system table pointer
+    16,                           // 12 efi64 system table pointer
+    16,                           // 13 smbios: major, minor, 6 reserved
     kTagHeaderSize + kRsdpV1Size, // 14 acpi old
     kTagHeaderSize + kRsdpV2Size, // 15 acpi new
-    kTagHeaderSize,              // 16 network (DHCP ACK follows)
-    16,                          // 17 efi mmap: descriptor_size, descriptor_version
-    kTagHeaderSize,              // 18 efi boot services not terminated
-    12,                          // 19 efi32 image handle
-    16,                          // 20 efi64 image handle
-    12,                          // 21 load base addr
+    kTagHeaderSize,               // 16 network (DHCP ACK follows)
+    16,                           // 17 efi mmap: descriptor_size, descriptor_version
+    kTagHeaderSize,               // 18 efi boot services not terminated
+    12,                           // 19 efi32 image handle
+    16,                           // 20 efi64 image handle
+    12,                           // 21 load base addr
 };
 constexpr uint32_t kKnownTagTypes = sizeof(kMinTagSize) / sizeof(kMinTagSize[0]);
 
 // Tags the parser stores: a second copy would leave it guessing which is right.
 constexpr uint32_t tag_bit(Multiboot2Tag t) { return 1u << static_cast<uint32_t>(t); }
 constexpr uint32_t kUniqueTags = tag_bit(Multiboot2Tag::Cmdline) | tag_bit(Multiboot2Tag::BootloaderName) |
-                                 tag_bit(Multiboot2Tag::BasicMeminfo) | tag_bit(Multiboot2Tag::Mmap) |
-                                 tag_bit(Multiboot2Tag::Framebuffer) | tag_bit(Multiboot2Tag::Efi32) |
-                                 tag_bit(Multiboot2Tag::Efi64) | tag_bit(Multiboot2Tag::AcpiOld) |
-                                 tag_bit(Multiboot2Tag::AcpiNew) | tag_bit(Multiboot2Tag::LoadBaseAddr);
+    tag_bit(Multiboot2Tag::BasicMeminfo) | tag_bit(Multiboot2Tag::Mmap) | tag_bit(Multiboot2Tag::Framebuffer) |
+    tag_bit(Multiboot2Tag::Efi32) | tag_bit(Multiboot2Tag::Efi64) | tag_bit(Multiboot2Tag::AcpiOld) |
+    tag_bit(Multiboot2Tag::AcpiNew) | tag_bit(Multiboot2Tag::LoadBaseAddr);
 
 // Little-endian loads from byte pointers: the blob has no alignment promise
 // beyond 8 bytes per tag, and these compile to plain loads on x86.
@@ -127,7 +126,7 @@ constexpr uint16_t read_u16(const uint8_t* p) { return static_cast<uint16_t>(p[0
 constexpr uint32_t read_u32(const uint8_t* p)
 {
     return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
-           (static_cast<uint32_t>(p[3]) << 24);
+        (static_cast<uint32_t>(p[3]) << 24);
 }
 constexpr uint64_t read_u64(const uint8_t* p)
 {
@@ -147,10 +146,10 @@ MemoryType memory_type_from_multiboot(uint32_t raw)
 }
 
 struct Tag {
-    uint32_t index;  // 0-based position among the tags
+    uint32_t index; // 0-based position among the tags
     uint32_t type;
-    uint32_t size;   // as declared, without padding
-    uint32_t offset; // from the start of the blob
+    uint32_t size;       // as declared, without padding
+    uint32_t offset;     // from the start of the blob
     const uint8_t* data; // the whole tag, header included
 };
 
@@ -233,7 +232,7 @@ void reset(BootInfo& info)
 // parse_multiboot2 decide success before it builds a BootInfo in its result.
 class Parser {
 public:
-    Parser(lib::Span<const uint8_t> blob, BootInfo* out) : m_blob(blob), m_out(out) {}
+    Parser(lib::Span<const uint8_t> blob, BootInfo* out) : m_blob(blob), m_out(out) { }
 
     Status run(uint64_t blob_phys)
     {
@@ -252,8 +251,7 @@ public:
                         "total_size {:#x} smaller than header plus end tag ({:#x})", total, kHeaderSize + kEndTagSize);
         if (total > m_blob.size())
             return fail(BootInfoErrorCode::TotalSizeExceedsBlob,
-                        "total_size {:#x} exceeds the {:#x} bytes of boot information available", total,
-                        m_blob.size());
+                        "total_size {:#x} exceeds the {:#x} bytes of boot information available", total, m_blob.size());
         if (m_out) {
             m_out->info_phys_start = PhysicalAddress(blob_phys);
             m_out->info_phys_end = PhysicalAddress(blob_phys + total);
@@ -302,8 +300,7 @@ private:
                         "no memory map tag (type 6): the Heartwood cannot tell RAM from holes");
         if (m_usable == 0)
             return fail(BootInfoErrorCode::NoUsableMemory,
-                        "no usable memory: none of the {} memory map region(s) is available (type 1)",
-                        m_region_count);
+                        "no usable memory: none of the {} memory map region(s) is available (type 1)", m_region_count);
         if (m_out) {
             m_out->memory_region_count = m_region_count;
             m_out->total_usable_bytes = m_usable;
@@ -359,8 +356,7 @@ private:
                 m_out->load_base = PhysicalAddress(read_u32(d + 8));
             }
             return {};
-        default:
-            return {}; // validated above where the layout is known; otherwise skipped
+        default: return {}; // validated above where the layout is known; otherwise skipped
         }
     }
 
@@ -383,8 +379,9 @@ private:
         if (!s)
             return lib::unexpected(s.error());
         if (s->size() >= BootInfo::kCmdlineCapacity)
-            return tag_fail(BootInfoErrorCode::StringTooLong, tag, "cmdline is {} bytes; the Heartwood keeps at most {}",
-                            s->size(), BootInfo::kCmdlineCapacity - 1);
+            return tag_fail(BootInfoErrorCode::StringTooLong, tag,
+                            "cmdline is {} bytes; the Heartwood keeps at most {}", s->size(),
+                            BootInfo::kCmdlineCapacity - 1);
         if (m_out)
             lib::copy_string(m_out->cmdline, sizeof(m_out->cmdline), *s);
         return {};
@@ -457,8 +454,8 @@ private:
             uint64_t end = 0;
             if (__builtin_add_overflow(base, length, &end))
                 return fail(BootInfoErrorCode::RegionWraps,
-                            "memory region {} [{:#x}, +{:#x}) wraps past the top of the 64-bit address space", i,
-                            base, length);
+                            "memory region {} [{:#x}, +{:#x}) wraps past the top of the 64-bit address space", i, base,
+                            length);
             if (m_region_count > 0) {
                 const uint64_t prev_base = m_prev.base.get();
                 const uint64_t prev_end = m_prev.end().get();
@@ -532,8 +529,8 @@ private:
                 if (top > bpp)
                     return tag_fail(BootInfoErrorCode::BadFramebuffer, tag,
                                     "{} field at bit {} width {} does not fit in {} bpp", kFieldNames[i],
-                                    static_cast<unsigned>(fields[i]->position),
-                                    static_cast<unsigned>(fields[i]->size), bpp);
+                                    static_cast<unsigned>(fields[i]->position), static_cast<unsigned>(fields[i]->size),
+                                    bpp);
             }
         } else if (fb.type == FramebufferType::Indexed) {
             if (tag.size < kFramebufferIndexedSize)
@@ -583,8 +580,8 @@ private:
     size_t m_region_count = 0;
     size_t m_module_count = 0;
     uint64_t m_usable = 0;
-    MemoryRegion m_prev;        // the last stored region, for the order checks
-    uint32_t m_prev_index = 0;  // its entry index in the mmap tag
+    MemoryRegion m_prev;       // the last stored region, for the order checks
+    uint32_t m_prev_index = 0; // its entry index in the mmap tag
 };
 
 // One return of one named object: the BootInfo is built in the caller's result.

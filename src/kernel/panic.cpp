@@ -108,8 +108,7 @@ void print_frame_registers(const arch::InterruptFrame& f)
     lib::log::print("  r9 ={:#018x} r10={:#018x} r11={:#018x}\n", f.r9, f.r10, f.r11);
     lib::log::print("  r12={:#018x} r13={:#018x} r14={:#018x}\n", f.r12, f.r13, f.r14);
     lib::log::print("  r15={:#018x} rip={:#018x} rflags={:#x}\n", f.r15, f.rip, f.rflags);
-    lib::log::print("  cs={:#x} ss={:#x} cr2={:#018x} cr3={:#018x}\n", f.cs, f.ss, arch::read_cr2(),
-                    arch::read_cr3());
+    lib::log::print("  cs={:#x} ss={:#x} cr2={:#018x} cr3={:#018x}\n", f.cs, f.ss, arch::read_cr2(), arch::read_cr3());
 }
 
 void print_current_registers(uint64_t rbp)
@@ -118,8 +117,7 @@ void print_current_registers(uint64_t rbp)
     asm volatile("mov %%rsp, %0" : "=r"(rsp));
     lib::log::print("Registers:\n");
     lib::log::print("  rsp={:#018x} rbp={:#018x} rflags={:#x}\n", rsp, rbp, arch::read_rflags());
-    lib::log::print("  cr0={:#018x} cr2={:#018x} cr3={:#018x}\n", arch::read_cr0(), arch::read_cr2(),
-                    arch::read_cr3());
+    lib::log::print("  cr0={:#018x} cr2={:#018x} cr3={:#018x}\n", arch::read_cr0(), arch::read_cr2(), arch::read_cr3());
     lib::log::print("  cr4={:#018x} efer={:#x}\n", arch::read_cr4(), arch::rdmsr(arch::kMsrEfer));
 }
 
@@ -279,7 +277,7 @@ bool run_fault_probe(int expected_vector, void (*fn)(void*), void* arg, CaughtFa
 {
     if (g_probe != nullptr)
         panic("fault probes do not nest");
-    out = CaughtFault {};
+    out = CaughtFault{};
     ArmedProbe probe;
     probe.expected_vector = expected_vector;
     probe.out = &out;

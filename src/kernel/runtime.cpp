@@ -14,8 +14,7 @@ uintptr_t __stack_chk_guard = kernel::kStackGuardLinkTimeValue;
 // Nothing on this path may itself be protected, or a smashed frame here would recurse.
 [[noreturn, gnu::noinline, gnu::no_stack_protector]] void __stack_chk_fail()
 {
-    kernel::panic_message("stack smashing detected", nullptr,
-                          reinterpret_cast<uint64_t>(__builtin_return_address(0)));
+    kernel::panic_message("stack smashing detected", nullptr, reinterpret_cast<uint64_t>(__builtin_return_address(0)));
 }
 
 // A pure virtual function was called: an object used during its construction or destruction.
@@ -44,7 +43,7 @@ void run_global_constructors()
     for (const InitFunction* fn = __init_array_start; fn != __init_array_end; ++fn) {
         // 0 and -1 are list terminators in the old .ctors convention; skip them if present.
         const auto value = reinterpret_cast<uintptr_t>(*fn);
-        if (value != 0 && value != ~uintptr_t {0})
+        if (value != 0 && value != ~uintptr_t{0})
             (*fn)();
     }
 }

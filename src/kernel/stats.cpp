@@ -3,7 +3,6 @@
 
 #include "arch/cpu.h"
 #include "arch/x86_64/interrupts.h" // interrupt_count: the per-vector counters of interrupt_dispatch
-#include "time/time.h"
 #include "lib/log.h"
 #include "lib/span.h"
 #include "lib/string.h"
@@ -12,6 +11,7 @@
 #include "sched/policy.h"
 #include "sched/scheduler.h"
 #include "sync/irq_spinlock.h"
+#include "time/time.h"
 
 namespace kernel::stats {
 
@@ -24,7 +24,7 @@ using sched::kThreadStateCount;
 constexpr auto kStatsLockRank = static_cast<kernel::sync::LockRank>(150);
 
 // Guards the scratch below and serialises snapshots. Held with interrupts off.
-constinit kernel::sync::IrqSpinLock g_lock { "stats", kStatsLockRank };
+constinit kernel::sync::IrqSpinLock g_lock{"stats", kStatsLockRank};
 mm::HeapStats g_heap_scratch; // ~4 KiB: too big for the callers' stacks
 uint64_t g_harmony_values[kPriorityCount][kHarmonyCapacity];
 size_t g_harmony_count[kPriorityCount];
@@ -68,8 +68,7 @@ void compute_harmony(Snapshot& out)
     for (unsigned p = 0; p < kPriorityCount; ++p) {
         const size_t n = g_harmony_count[p];
         out.harmony_members[p] = static_cast<uint32_t>(n);
-        out.harmony_by_priority_ppm[p] =
-            sched::jain_index_ppm(lib::Span<const uint64_t>(g_harmony_values[p], n));
+        out.harmony_by_priority_ppm[p] = sched::jain_index_ppm(lib::Span<const uint64_t>(g_harmony_values[p], n));
         if (n >= 2) {
             weighted += static_cast<uint64_t>(out.harmony_by_priority_ppm[p]) * n;
             members += n;
@@ -102,8 +101,10 @@ void fill_memory(MemorySummary& m)
 
 uint32_t ratio_ppm(uint64_t part, uint64_t whole)
 {
-    if (whole == 0) return 0;
-    if (part >= whole) return kPpm;
+    if (whole == 0)
+        return 0;
+    if (part >= whole)
+        return kPpm;
     return static_cast<uint32_t>(kernel::time::mul_div(part, kPpm, whole));
 }
 
@@ -111,8 +112,8 @@ uint32_t ratio_ppm(uint64_t part, uint64_t whole)
 
 void take_snapshot(Snapshot& out)
 {
-    out = Snapshot {};
-    kernel::sync::IrqSpinLock::Guard guard { g_lock }; // interrupts off from here to the end of the function
+    out = Snapshot{};
+    kernel::sync::IrqSpinLock::Guard guard{g_lock}; // interrupts off from here to the end of the function
     const uint64_t start = arch::read_cycle_counter();
     out.sequence = ++g_sequence;
 
@@ -122,7 +123,7 @@ void take_snapshot(Snapshot& out)
 
     for (unsigned p = 0; p < kPriorityCount; ++p)
         g_harmony_count[p] = 0;
-    VisitState state { &out };
+    VisitState state{&out};
     sched::LoomSample loom;
     out.loom_ready = sched::sample(loom, &visit_thread, &state);
     if (out.loom_ready) {
@@ -174,7 +175,8 @@ void take_snapshot(Snapshot& out)
 
 const char* ppm_to_percent(char* buf, size_t cap, uint32_t ppm)
 {
-    if (ppm > kPpm) ppm = kPpm;
+    if (ppm > kPpm)
+        ppm = kPpm;
     lib::format(buf, cap, "{}.{}%", ppm / 10'000, (ppm / 1'000) % 10);
     return buf;
 }
@@ -210,7 +212,10 @@ void write_duration(lib::FormatSink& sink, uint64_t ns)
         lib::format_to(sink, "{}.{:03} s", s, ms);
 }
 
-uint64_t in_state(const Snapshot& snap, sched::ThreadState state) { return snap.threads_by_state[sched::index_of(state)]; }
+uint64_t in_state(const Snapshot& snap, sched::ThreadState state)
+{
+    return snap.threads_by_state[sched::index_of(state)];
+}
 
 const char* vector_label(unsigned v)
 {
@@ -245,8 +250,8 @@ void format_welcome(lib::FormatSink& sink, const Snapshot& snap)
         lib::format_to(sink, "  Priorities  critical {}, high {}, normal {}, low {}, idle {}\n",
                        snap.threads_by_priority[0], snap.threads_by_priority[1], snap.threads_by_priority[2],
                        snap.threads_by_priority[3], snap.threads_by_priority[4]);
-        lib::format_to(sink, "  Switches    {} voluntary, {} involuntary, {} preemptions\n",
-                       snap.voluntary_switches, snap.involuntary_switches, snap.preemptions);
+        lib::format_to(sink, "  Switches    {} voluntary, {} involuntary, {} preemptions\n", snap.voluntary_switches,
+                       snap.involuntary_switches, snap.preemptions);
         lib::format_to(sink, "  CPU         load {}, idle {} since the Loom began\n",
                        ppm_to_percent(a, sizeof(a), snap.load_ppm), ppm_to_percent(b, sizeof(b), snap.idle_ppm));
         if (snap.harmony_threads == 0)
@@ -261,7 +266,8 @@ void format_welcome(lib::FormatSink& sink, const Snapshot& snap)
     write_bytes(sink, m.frames_used_bytes);
     lib::format_to(sink, " used of ");
     write_bytes(sink, m.frames_total_bytes);
-    lib::format_to(sink, " ({}), peak ", ppm_to_percent(pct, sizeof(pct), ratio_ppm(m.frames_used_bytes, m.frames_total_bytes)));
+    lib::format_to(sink, " ({}), peak ",
+                   ppm_to_percent(pct, sizeof(pct), ratio_ppm(m.frames_used_bytes, m.frames_total_bytes)));
     write_bytes(sink, m.frames_peak_used_bytes);
     lib::format_to(sink, "\n              heap:   ");
     write_bytes(sink, m.heap_used_bytes);
@@ -279,7 +285,8 @@ void format_vectors(lib::FormatSink& sink, const Snapshot& snap)
     lib::format_to(sink, "  Interrupts by vector since boot ({} in all, non-zero shown):\n", snap.interrupts_total);
     unsigned on_line = 0;
     for (unsigned v = 0; v < kVectorCount; ++v) {
-        if (snap.interrupts[v] == 0) continue;
+        if (snap.interrupts[v] == 0)
+            continue;
         char cell[40];
         const char* label = vector_label(v);
         if (label != nullptr)
@@ -292,8 +299,10 @@ void format_vectors(lib::FormatSink& sink, const Snapshot& snap)
             on_line = 0;
         }
     }
-    if (on_line != 0) lib::format_to(sink, "\n");
-    if (snap.interrupts_other != 0) lib::format_to(sink, "    vectors 48-255: {}\n", snap.interrupts_other);
+    if (on_line != 0)
+        lib::format_to(sink, "\n");
+    if (snap.interrupts_other != 0)
+        lib::format_to(sink, "    vectors 48-255: {}\n", snap.interrupts_other);
 }
 
 } // namespace
@@ -314,13 +323,15 @@ void format_thread_table(lib::FormatSink& sink, const Snapshot& snap, size_t max
                        r.cpu_ns / 1'000'000, r.switches());
     }
     const size_t more = snap.row_count - shown + snap.rows_omitted;
-    if (more != 0) lib::format_to(sink, "      ...and {} more\n", more);
+    if (more != 0)
+        lib::format_to(sink, "      ...and {} more\n", more);
 }
 
 void format_snapshot(lib::FormatSink& sink, const Snapshot& snap, Layout layout)
 {
     format_welcome(sink, snap);
-    if (layout == Layout::Welcome) return;
+    if (layout == Layout::Welcome)
+        return;
     if (snap.loom_ready) {
         lib::format_to(sink, "\n");
         format_thread_table(sink, snap);
@@ -335,8 +346,8 @@ void format_snapshot(lib::FormatSink& sink, const Snapshot& snap, Layout layout)
     }
     format_vectors(sink, snap);
     const MemorySummary& m = snap.memory;
-    lib::format_to(sink, "  Mana Pool   heap: {} allocations, {} frees, {} failed\n", m.heap_allocations,
-                   m.heap_frees, m.heap_failed_allocations);
+    lib::format_to(sink, "  Mana Pool   heap: {} allocations, {} frees, {} failed\n", m.heap_allocations, m.heap_frees,
+                   m.heap_failed_allocations);
     lib::format_to(sink, "              kernel stacks: {} in use, peak {} (16 KiB + a guard page each)\n",
                    m.kernel_stacks_in_use, m.kernel_stacks_peak);
     lib::format_to(sink, "  (snapshot #{}: interrupts off for {} cycles)\n", snap.sequence, snap.interrupts_off_cycles);

@@ -62,11 +62,11 @@ struct ThreadRow {
     char name[kThreadNameBytes] = {};
     sched::ThreadState state = sched::ThreadState::Ready;
     sched::Priority priority = sched::Priority::Normal;
-    bool boosted = false;      // holding a starvation boost
-    bool idle_thread = false;  // the Loom's own idle thread
+    bool boosted = false;     // holding a starvation boost
+    bool idle_thread = false; // the Loom's own idle thread
     uint64_t cpu_ticks = 0;
     uint64_t cpu_ns = 0;
-    uint64_t runs = 0;         // times it was given the CPU
+    uint64_t runs = 0; // times it was given the CPU
     uint64_t voluntary_switches = 0;
     uint64_t involuntary_switches = 0;
     uint64_t switches() const { return voluntary_switches + involuntary_switches; }
@@ -92,7 +92,7 @@ struct MemorySummary {
 };
 
 struct Snapshot {
-    bool loom_ready = false;    // false before sched::init: the Loom fields are zero
+    bool loom_ready = false; // false before sched::init: the Loom fields are zero
     // Time.
     uint64_t uptime_ns = 0;
     uint64_t ticks = 0;
@@ -110,24 +110,24 @@ struct Snapshot {
     uint64_t context_switches = 0;
     uint64_t voluntary_switches = 0;
     uint64_t involuntary_switches = 0;
-    uint64_t preemptions = 0;        // involuntary with quantum left (a more urgent thread came)
+    uint64_t preemptions = 0; // involuntary with quantum left (a more urgent thread came)
     uint64_t quantum_expiries = 0;
-    uint64_t irq_exit_requests = 0;  // reschedule requests acted on at the interrupt-exit safe point
-    uint64_t irq_exit_switches = 0;  // ... of which switched to another thread
-    uint64_t deferred_requests = 0;  // reschedule requests acted on when preempt_enable() reached 0
-    uint64_t deferred_switches = 0;  // ... of which switched to another thread
-    uint64_t boosts = 0;             // starvation boosts given
+    uint64_t irq_exit_requests = 0; // reschedule requests acted on at the interrupt-exit safe point
+    uint64_t irq_exit_switches = 0; // ... of which switched to another thread
+    uint64_t deferred_requests = 0; // reschedule requests acted on when preempt_enable() reached 0
+    uint64_t deferred_switches = 0; // ... of which switched to another thread
+    uint64_t boosts = 0;            // starvation boosts given
     uint64_t wakeups = 0;
 
     // CPU use since the Loom started.
-    uint64_t loom_ticks = 0;         // ticks the Loom has accounted
+    uint64_t loom_ticks = 0; // ticks the Loom has accounted
     uint64_t idle_ticks = 0;
     uint32_t idle_ppm = 0;
     uint32_t load_ppm = 0;
 
     // Harmony (see the definitions above).
     uint32_t harmony_ppm = kPpm;
-    uint32_t harmony_threads = 0;    // threads in the priorities that counted
+    uint32_t harmony_threads = 0; // threads in the priorities that counted
     uint32_t harmony_by_priority_ppm[sched::kPriorityCount] = {kPpm, kPpm, kPpm, kPpm, kPpm};
     uint32_t harmony_members[sched::kPriorityCount] = {};
 
@@ -138,7 +138,7 @@ struct Snapshot {
 
     // Interrupts dispatched since boot.
     uint64_t interrupts[kVectorCount] = {};
-    uint64_t interrupts_other = 0;   // vectors 48..255 (the APIC's spurious vector 255)
+    uint64_t interrupts_other = 0; // vectors 48..255 (the APIC's spurious vector 255)
     uint64_t interrupts_total = 0;
 
     MemorySummary memory;

@@ -92,9 +92,18 @@ struct FloatCastOverflowData {
 };
 
 constexpr const char* kTypeCheckKinds[] = {
-    "load of", "store to", "reference binding to", "member access within", "member call on",
-    "constructor call on", "downcast of", "downcast of", "upcast of", "cast to virtual base of",
-    "_Nonnull binding to", "dynamic operation on",
+    "load of",
+    "store to",
+    "reference binding to",
+    "member access within",
+    "member call on",
+    "constructor call on",
+    "downcast of",
+    "downcast of",
+    "upcast of",
+    "cast to virtual base of",
+    "_Nonnull binding to",
+    "dynamic operation on",
 };
 
 // Reports are built here rather than on the (possibly nearly exhausted) stack.
@@ -175,26 +184,32 @@ template <typename... Args>
 #define CALLER reinterpret_cast<uint64_t>(__builtin_return_address(0))
 
 // Declares a handler and its -fno-sanitize-recover twin with one body.
-#define UBSAN_HANDLER(name, params, args)                                          \
-    [[noreturn]] UBSAN_RUNTIME static void name##_impl(uint64_t caller, UBSAN_UNPAREN params); \
-    extern "C" [[noreturn]] UBSAN_RUNTIME void __ubsan_handle_##name params { name##_impl(CALLER, UBSAN_UNPAREN args); } \
-    extern "C" [[noreturn]] UBSAN_RUNTIME void __ubsan_handle_##name##_abort params { name##_impl(CALLER, UBSAN_UNPAREN args); } \
+#define UBSAN_HANDLER(name, params, args)                                                                              \
+    [[noreturn]] UBSAN_RUNTIME static void name##_impl(uint64_t caller, UBSAN_UNPAREN params);                         \
+    extern "C" [[noreturn]] UBSAN_RUNTIME void __ubsan_handle_##name params                                            \
+    {                                                                                                                  \
+        name##_impl(CALLER, UBSAN_UNPAREN args);                                                                       \
+    }                                                                                                                  \
+    extern "C" [[noreturn]] UBSAN_RUNTIME void __ubsan_handle_##name##_abort params                                    \
+    {                                                                                                                  \
+        name##_impl(CALLER, UBSAN_UNPAREN args);                                                                       \
+    }                                                                                                                  \
     [[noreturn]] UBSAN_RUNTIME static void name##_impl(uint64_t caller, UBSAN_UNPAREN params)
 #define UBSAN_UNPAREN(...) __VA_ARGS__
 
 UBSAN_HANDLER(type_mismatch_v1, (TypeMismatchData * data, ValueHandle pointer), (data, pointer))
 {
     const char* what = data->type_check_kind < sizeof(kTypeCheckKinds) / sizeof(kTypeCheckKinds[0])
-                           ? kTypeCheckKinds[data->type_check_kind]
-                           : "access to";
-    const uint64_t alignment = data->log_alignment < 64 ? uint64_t {1} << data->log_alignment : 0;
+        ? kTypeCheckKinds[data->type_check_kind]
+        : "access to";
+    const uint64_t alignment = data->log_alignment < 64 ? uint64_t{1} << data->log_alignment : 0;
     if (pointer == 0)
         report(caller, data->location, "{} null pointer of type {}", what, type_name(data->type));
     if (alignment != 0 && (pointer & (alignment - 1)) != 0)
         report(caller, data->location, "{} misaligned address {:#x} for type {}, which requires {}-byte alignment",
                what, pointer, type_name(data->type), alignment);
-    report(caller, data->location, "{} address {:#x} with insufficient space for an object of type {}", what,
-           pointer, type_name(data->type));
+    report(caller, data->location, "{} address {:#x} with insufficient space for an object of type {}", what, pointer,
+           type_name(data->type));
 }
 
 UBSAN_HANDLER(add_overflow, (OverflowData * data, ValueHandle lhs, ValueHandle rhs), (data, lhs, rhs))
@@ -274,7 +289,7 @@ UBSAN_HANDLER(nonnull_arg, (NonNullArgData * data), (data))
 UBSAN_HANDLER(nonnull_return_v1, (NonNullReturnData * data, SourceLocation* location), (data, location))
 {
     (void)data;
-    static const SourceLocation unknown {nullptr, 0, 0};
+    static const SourceLocation unknown{nullptr, 0, 0};
     report(caller, location != nullptr ? *location : unknown,
            "null pointer returned from a function declared never to return null");
 }

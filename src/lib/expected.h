@@ -18,8 +18,8 @@ namespace lib {
 template <typename E>
 class Unexpected {
 public:
-    constexpr explicit Unexpected(const E& error) : m_error(error) {}
-    constexpr explicit Unexpected(E&& error) : m_error(lib::move(error)) {}
+    constexpr explicit Unexpected(const E& error) : m_error(error) { }
+    constexpr explicit Unexpected(E&& error) : m_error(lib::move(error)) { }
 
     constexpr const E& error() const& { return m_error; }
     constexpr E& error() & { return m_error; }
@@ -44,45 +44,33 @@ public:
     using ErrorType = E;
 
     // Default-constructs a value, like std::expected.
-    constexpr Expected()
-        requires std::is_default_constructible_v<T>
-        : m_value(), m_has_value(true)
-    {
-    }
+    constexpr Expected() requires std::is_default_constructible_v<T> : m_value(), m_has_value(true) { }
 
     template <typename U = T>
-        requires(std::is_constructible_v<T, U &&> && !std::is_same_v<std::remove_cvref_t<U>, Expected> &&
-                 !std::is_same_v<std::remove_cvref_t<U>, Unexpected<E>>)
-    constexpr Expected(U&& value) : m_value(lib::forward<U>(value)), m_has_value(true)
-    {
-    }
+    requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::remove_cvref_t<U>, Expected> &&
+             !std::is_same_v<std::remove_cvref_t<U>, Unexpected<E>>) constexpr Expected(U&& value)
+        : m_value(lib::forward<U>(value)), m_has_value(true)
+    { }
 
     template <typename G>
-        requires std::is_constructible_v<E, const G&>
-    constexpr Expected(const Unexpected<G>& u) : m_error(u.error()), m_has_value(false)
-    {
-    }
+    requires std::is_constructible_v<E, const G&>
+    constexpr Expected(const Unexpected<G>& u) : m_error(u.error()), m_has_value(false) { }
 
     template <typename G>
-        requires std::is_constructible_v<E, G &&>
-    constexpr Expected(Unexpected<G>&& u) : m_error(lib::move(u).error()), m_has_value(false)
-    {
-    }
+    requires std::is_constructible_v<E, G&&>
+    constexpr Expected(Unexpected<G>&& u) : m_error(lib::move(u).error()), m_has_value(false) { }
 
-    constexpr Expected(const Expected& other)
-        requires(std::is_trivially_copy_constructible_v<T> && std::is_trivially_copy_constructible_v<E>)
-    = default;
+    constexpr Expected(const Expected& other) requires(
+        std::is_trivially_copy_constructible_v<T>&& std::is_trivially_copy_constructible_v<E>) = default;
     constexpr Expected(const Expected& other) : m_has_value(other.m_has_value) { construct_from(other); }
 
-    constexpr Expected(Expected&& other)
-        requires(std::is_trivially_move_constructible_v<T> && std::is_trivially_move_constructible_v<E>)
-    = default;
+    constexpr Expected(Expected&& other) requires(
+        std::is_trivially_move_constructible_v<T>&& std::is_trivially_move_constructible_v<E>) = default;
     constexpr Expected(Expected&& other) : m_has_value(other.m_has_value) { construct_from(lib::move(other)); }
 
     // Plain-data Expecteds stay trivially copyable (memcpy-able, register-passed).
-    constexpr Expected& operator=(const Expected& other)
-        requires(std::is_trivially_copyable_v<T> && std::is_trivially_copyable_v<E>)
-    = default;
+    constexpr Expected& operator=(const Expected& other) requires(
+        std::is_trivially_copyable_v<T>&& std::is_trivially_copyable_v<E>) = default;
     constexpr Expected& operator=(const Expected& other)
     {
         if (this != &other) {
@@ -93,9 +81,8 @@ public:
         return *this;
     }
 
-    constexpr Expected& operator=(Expected&& other)
-        requires(std::is_trivially_copyable_v<T> && std::is_trivially_copyable_v<E>)
-    = default;
+    constexpr Expected&
+    operator=(Expected&& other) requires(std::is_trivially_copyable_v<T>&& std::is_trivially_copyable_v<E>) = default;
     constexpr Expected& operator=(Expected&& other)
     {
         if (this != &other) {
@@ -108,9 +95,7 @@ public:
 
     // Trivial destructor when possible keeps Expected usable in constant
     // expressions and free of destructor calls for plain data.
-    constexpr ~Expected()
-        requires(std::is_trivially_destructible_v<T> && std::is_trivially_destructible_v<E>)
-    = default;
+    constexpr ~Expected() requires(std::is_trivially_destructible_v<T>&& std::is_trivially_destructible_v<E>) = default;
     constexpr ~Expected() { destroy(); }
 
     constexpr bool has_value() const { return m_has_value; }
@@ -196,19 +181,15 @@ public:
     using ValueType = void;
     using ErrorType = E;
 
-    constexpr Expected() : m_has_value(true) {}
+    constexpr Expected() : m_has_value(true) { }
 
     template <typename G>
-        requires std::is_constructible_v<E, const G&>
-    constexpr Expected(const Unexpected<G>& u) : m_error(u.error()), m_has_value(false)
-    {
-    }
+    requires std::is_constructible_v<E, const G&>
+    constexpr Expected(const Unexpected<G>& u) : m_error(u.error()), m_has_value(false) { }
 
     template <typename G>
-        requires std::is_constructible_v<E, G &&>
-    constexpr Expected(Unexpected<G>&& u) : m_error(lib::move(u).error()), m_has_value(false)
-    {
-    }
+    requires std::is_constructible_v<E, G&&>
+    constexpr Expected(Unexpected<G>&& u) : m_error(lib::move(u).error()), m_has_value(false) { }
 
     constexpr Expected(const Expected& other) : m_has_value(other.m_has_value)
     {
@@ -241,8 +222,7 @@ public:
         return *this;
     }
 
-    constexpr ~Expected()
-        requires std::is_trivially_destructible_v<E>
+    constexpr ~Expected() requires std::is_trivially_destructible_v<E>
     = default;
     constexpr ~Expected() { destroy(); }
 

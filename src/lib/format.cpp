@@ -41,10 +41,7 @@ void write_aligned(FormatSink& sink, const FormatSpec& spec, StringView text, ch
     write_fill(sink, spec.fill, after);
 }
 
-bool is_align(char c)
-{
-    return c == '<' || c == '>' || c == '^';
-}
+bool is_align(char c) { return c == '<' || c == '>' || c == '^'; }
 
 // Parses a decimal field, saturating at `limit` so huge widths stay harmless.
 uint16_t parse_count(const char*& p, uint16_t limit)
@@ -96,11 +93,8 @@ bool parse_spec(const char*& p, FormatSpec& spec)
     case 'o':
     case 'c':
     case 's':
-    case 'p':
-        spec.type = *p++;
-        break;
-    default:
-        break;
+    case 'p': spec.type = *p++; break;
+    default: break;
     }
     return *p == '}';
 }
@@ -134,18 +128,14 @@ void format_arg(FormatSink& sink, const detail::FormatArg& arg, FormatSpec spec)
         else
             write_integer(sink, spec, static_cast<unsigned char>(arg.c), false);
         return;
-    case Kind::String:
-        write_padded(sink, spec, StringView(arg.str.data, arg.str.size));
-        return;
+    case Kind::String: write_padded(sink, spec, StringView(arg.str.data, arg.str.size)); return;
     case Kind::Pointer:
         // Addresses default to 0x-prefixed hex; an explicit type still applies.
         if (spec.type == 0)
             spec.type = 'p';
         write_integer(sink, spec, arg.u, false);
         return;
-    case Kind::Custom:
-        arg.custom.format(sink, spec, arg.custom.object);
-        return;
+    case Kind::Custom: arg.custom.format(sink, spec, arg.custom.object); return;
     }
 }
 
@@ -187,8 +177,7 @@ void write_integer(FormatSink& sink, const FormatSpec& spec, uint64_t magnitude,
         // As in std::format: "0" already reads as octal, so it gets no prefix.
         prefix = spec.alternate && magnitude != 0 ? "0" : "";
         break;
-    default:
-        break;
+    default: break;
     }
 
     // 64 binary digits is the longest possible rendering.

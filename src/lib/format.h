@@ -46,7 +46,7 @@ inline constexpr uint16_t kNoPrecision = 0xffff;
 
 struct FormatSpec {
     char fill = ' ';
-    char align = 0; // '<', '>', '^' or 0 for the type's default
+    char align = 0;  // '<', '>', '^' or 0 for the type's default
     char sign = '-'; // '-', '+' or ' '
     bool alternate = false;
     bool zero_pad = false;
@@ -72,7 +72,7 @@ void write_integer(FormatSink& sink, const FormatSpec& spec, uint64_t magnitude,
 class BufferSink final : public FormatSink {
 public:
     // `buf` may be null only when `cap` is 0.
-    BufferSink(char* buf, size_t cap) : m_buf(buf), m_cap(cap) {}
+    BufferSink(char* buf, size_t cap) : m_buf(buf), m_cap(cap) { }
 
     void write(const char* s, size_t n) override;
     // NUL-terminates at the truncation point (no-op when cap == 0).
@@ -116,7 +116,8 @@ struct FormatArg {
 };
 
 template <typename T>
-concept HasFormatter = requires(FormatSink& sink, const FormatSpec& spec, const T& value) {
+concept HasFormatter = requires(FormatSink& sink, const FormatSpec& spec, const T& value)
+{
     Formatter<T>::format(sink, spec, value);
 };
 

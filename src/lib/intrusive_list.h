@@ -44,13 +44,11 @@ public:
         using Element = std::conditional_t<Const, const T, T>;
 
         constexpr Iterator() = default;
-        constexpr explicit Iterator(Element* element) : m_element(element) {}
+        constexpr explicit Iterator(Element* element) : m_element(element) { }
         // A const iterator from a mutable one.
         template <bool OtherConst>
-            requires(Const && !OtherConst)
-        constexpr Iterator(const Iterator<OtherConst>& other) : m_element(other.get())
-        {
-        }
+        requires(Const && !OtherConst) constexpr Iterator(const Iterator<OtherConst>& other)
+            : m_element(other.get()) { }
 
         Element& operator*() const { return *m_element; }
         Element* operator->() const { return m_element; }
@@ -158,7 +156,8 @@ public:
     T* pop_front()
     {
         T* const element = m_head;
-        if (element == nullptr) return nullptr;
+        if (element == nullptr)
+            return nullptr;
         IntrusiveListNode<T>& node = element->*Member;
         m_head = node.next;
         if (m_head)
@@ -207,7 +206,8 @@ public:
     {
         size_t steps = 0;
         for (const T* e = m_head; e != nullptr && steps <= m_size; e = next(*e), ++steps)
-            if (e == &element) return true;
+            if (e == &element)
+                return true;
         return false;
     }
     // Head, tail, prev links and size against a walk of the next links: nullptr when
@@ -217,11 +217,15 @@ public:
         size_t count = 0;
         const T* previous = nullptr;
         for (const T* e = m_head; e != nullptr; previous = e, e = next(*e)) {
-            if (++count > m_size) return "list longer than its size (cycle or duplicate)";
-            if (prev(*e) != previous) return "broken prev link";
+            if (++count > m_size)
+                return "list longer than its size (cycle or duplicate)";
+            if (prev(*e) != previous)
+                return "broken prev link";
         }
-        if (m_tail != previous) return "tail is not the last element";
-        if (count != m_size) return "size disagrees with the length";
+        if (m_tail != previous)
+            return "tail is not the last element";
+        if (count != m_size)
+            return "size disagrees with the length";
         return nullptr;
     }
 

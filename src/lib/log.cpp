@@ -74,10 +74,7 @@ void remove_sink(Sink* sink)
     }
 }
 
-bool has_sinks()
-{
-    return g_sinks != nullptr;
-}
+bool has_sinks() { return g_sinks != nullptr; }
 
 void write_raw(const char* s, size_t n)
 {
@@ -87,15 +84,9 @@ void write_raw(const char* s, size_t n)
         sink->write(s, n);
 }
 
-void set_level(Level level)
-{
-    g_level = level;
-}
+void set_level(Level level) { g_level = level; }
 
-Level level()
-{
-    return g_level;
-}
+Level level() { return g_level; }
 
 const char* level_name(Level level)
 {
@@ -118,10 +109,7 @@ Expected<Level, ParseError> parse_level(StringView text)
     return unexpected(ParseError::Unrecognized);
 }
 
-void set_clock(uint64_t (*uptime_ns)())
-{
-    g_clock = uptime_ns;
-}
+void set_clock(uint64_t (*uptime_ns)()) { g_clock = uptime_ns; }
 
 namespace detail {
 

@@ -4,15 +4,18 @@ namespace lib {
 
 uint64_t mul_div(uint64_t a, uint64_t b, uint64_t c, uint64_t* remainder)
 {
-    if (c == 0) return UINT64_MAX;
+    if (c == 0)
+        return UINT64_MAX;
     // A 64x64->128 multiply is one instruction; a 128-bit division would be a libgcc call, so the
     // division is done by hand, one quotient bit at a time.
     const unsigned __int128 product = static_cast<unsigned __int128>(a) * b;
     const uint64_t high = static_cast<uint64_t>(product >> 64);
     const uint64_t low = static_cast<uint64_t>(product);
-    if (high >= c) return UINT64_MAX;
+    if (high >= c)
+        return UINT64_MAX;
     if (high == 0) {
-        if (remainder) *remainder = low % c;
+        if (remainder)
+            *remainder = low % c;
         return low / c;
     }
     uint64_t quotient = 0;
@@ -25,7 +28,8 @@ uint64_t mul_div(uint64_t a, uint64_t b, uint64_t c, uint64_t* remainder)
             quotient |= 1ull << bit;
         }
     }
-    if (remainder) *remainder = rest;
+    if (remainder)
+        *remainder = rest;
     return quotient;
 }
 

@@ -20,19 +20,17 @@ public:
     static constexpr size_t npos = static_cast<size_t>(-1);
 
     constexpr Span() = default;
-    constexpr Span(T* data, size_t size) : m_data(data), m_size(size) {}
+    constexpr Span(T* data, size_t size) : m_data(data), m_size(size) { }
 
     template <size_t N>
     constexpr Span(T (&array)[N]) : m_data(array), m_size(N)
-    {
-    }
+    { }
 
     // Span<T> -> Span<const T> (the array-pointer test rejects derived->base).
     template <typename U>
-        requires(!std::is_same_v<U, T> && std::is_convertible_v<U (*)[], T (*)[]>)
-    constexpr Span(const Span<U>& other) : m_data(other.data()), m_size(other.size())
-    {
-    }
+    requires(!std::is_same_v<U, T> && std::is_convertible_v<U (*)[], T (*)[]>) constexpr Span(const Span<U>& other)
+        : m_data(other.data()), m_size(other.size())
+    { }
 
     constexpr T* data() const { return m_data; }
     constexpr size_t size() const { return m_size; }

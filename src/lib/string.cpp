@@ -100,7 +100,6 @@ const uint8_t* find_mismatch(const uint8_t* begin, const uint8_t* end, uint8_t b
 
 } // namespace lib
 
-
 namespace lib {
 
 namespace {
@@ -123,14 +122,10 @@ unsigned prefix_base(StringView text)
     if (text.size() < 2 || text[0] != '0')
         return 0;
     switch (to_lower(text[1])) {
-    case 'x':
-        return 16;
-    case 'b':
-        return 2;
-    case 'o':
-        return 8;
-    default:
-        return 0;
+    case 'x': return 16;
+    case 'b': return 2;
+    case 'o': return 8;
+    default: return 0;
     }
 }
 
@@ -139,16 +134,11 @@ unsigned prefix_base(StringView text)
 const char* parse_error_name(ParseError error)
 {
     switch (error) {
-    case ParseError::Empty:
-        return "empty";
-    case ParseError::InvalidDigit:
-        return "invalid digit";
-    case ParseError::Overflow:
-        return "overflow";
-    case ParseError::InvalidBase:
-        return "invalid base";
-    case ParseError::Unrecognized:
-        return "unrecognized";
+    case ParseError::Empty: return "empty";
+    case ParseError::InvalidDigit: return "invalid digit";
+    case ParseError::Overflow: return "overflow";
+    case ParseError::InvalidBase: return "invalid base";
+    case ParseError::Unrecognized: return "unrecognized";
     }
     return "unknown";
 }

@@ -49,8 +49,8 @@ public:
     static constexpr size_t npos = static_cast<size_t>(-1);
 
     constexpr StringView() = default;
-    constexpr StringView(const char* s) : m_data(s), m_size(s ? c_string_length(s) : 0) {}
-    constexpr StringView(const char* s, size_t n) : m_data(s), m_size(n) {}
+    constexpr StringView(const char* s) : m_data(s), m_size(s ? c_string_length(s) : 0) { }
+    constexpr StringView(const char* s, size_t n) : m_data(s), m_size(n) { }
 
     constexpr const char* data() const { return m_data; }
     constexpr size_t size() const { return m_size; }

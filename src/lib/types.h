@@ -18,7 +18,7 @@ template <typename Derived>
 class AddressBase {
 public:
     constexpr AddressBase() = default;
-    explicit constexpr AddressBase(uint64_t value) : m_value(value) {}
+    explicit constexpr AddressBase(uint64_t value) : m_value(value) { }
 
     constexpr uint64_t get() const { return m_value; }
     constexpr bool is_null() const { return m_value == 0; }
@@ -68,6 +68,6 @@ static_assert(sizeof(PhysicalAddress) == 8 && sizeof(VirtualAddress) == 8);
 
 } // namespace lib
 
+using lib::kPageSize;
 using lib::PhysicalAddress;
 using lib::VirtualAddress;
-using lib::kPageSize;

@@ -26,28 +26,17 @@ void note_violation(BuddyCheckReport& report, BuddyViolation violation, unsigned
 const char* to_string(BuddyError error)
 {
     switch (error) {
-    case BuddyError::OutOfMemory:
-        return "out of memory";
-    case BuddyError::InvalidSize:
-        return "invalid size";
-    case BuddyError::DoubleFree:
-        return "double free (block is not allocated)";
-    case BuddyError::ForeignPointer:
-        return "pointer outside the allocator's region";
-    case BuddyError::MisalignedPointer:
-        return "misaligned pointer";
-    case BuddyError::InteriorPointer:
-        return "pointer into the middle of a block";
-    case BuddyError::SizeMismatch:
-        return "size does not match the block";
-    case BuddyError::InvalidConfig:
-        return "invalid configuration";
-    case BuddyError::RegionTooSmall:
-        return "region too small";
-    case BuddyError::MetadataTooSmall:
-        return "metadata buffer too small";
-    case BuddyError::MetadataOverlap:
-        return "metadata buffer overlaps the region";
+    case BuddyError::OutOfMemory: return "out of memory";
+    case BuddyError::InvalidSize: return "invalid size";
+    case BuddyError::DoubleFree: return "double free (block is not allocated)";
+    case BuddyError::ForeignPointer: return "pointer outside the allocator's region";
+    case BuddyError::MisalignedPointer: return "misaligned pointer";
+    case BuddyError::InteriorPointer: return "pointer into the middle of a block";
+    case BuddyError::SizeMismatch: return "size does not match the block";
+    case BuddyError::InvalidConfig: return "invalid configuration";
+    case BuddyError::RegionTooSmall: return "region too small";
+    case BuddyError::MetadataTooSmall: return "metadata buffer too small";
+    case BuddyError::MetadataOverlap: return "metadata buffer overlaps the region";
     }
     return "unknown buddy error";
 }
@@ -55,32 +44,19 @@ const char* to_string(BuddyError error)
 const char* to_string(BuddyViolation violation)
 {
     switch (violation) {
-    case BuddyViolation::None:
-        return "none";
-    case BuddyViolation::ListCorrupt:
-        return "free list links corrupt";
-    case BuddyViolation::NodeOutOfRange:
-        return "free block outside the region";
-    case BuddyViolation::NodeMisaligned:
-        return "free block misaligned";
-    case BuddyViolation::NodeNotMarked:
-        return "listed free block not marked free";
-    case BuddyViolation::CountMismatch:
-        return "free list, bitmap and counter disagree";
-    case BuddyViolation::MaskMismatch:
-        return "non-empty order mask wrong";
-    case BuddyViolation::UnmergedBuddies:
-        return "free buddies not merged";
-    case BuddyViolation::StrayBit:
-        return "free bit beyond the arena";
-    case BuddyViolation::BadAllocRecord:
-        return "bad allocation record";
-    case BuddyViolation::UncoveredMemory:
-        return "memory neither free nor allocated";
-    case BuddyViolation::Overlap:
-        return "overlapping blocks";
-    case BuddyViolation::BytesMismatch:
-        return "byte counters wrong";
+    case BuddyViolation::None: return "none";
+    case BuddyViolation::ListCorrupt: return "free list links corrupt";
+    case BuddyViolation::NodeOutOfRange: return "free block outside the region";
+    case BuddyViolation::NodeMisaligned: return "free block misaligned";
+    case BuddyViolation::NodeNotMarked: return "listed free block not marked free";
+    case BuddyViolation::CountMismatch: return "free list, bitmap and counter disagree";
+    case BuddyViolation::MaskMismatch: return "non-empty order mask wrong";
+    case BuddyViolation::UnmergedBuddies: return "free buddies not merged";
+    case BuddyViolation::StrayBit: return "free bit beyond the arena";
+    case BuddyViolation::BadAllocRecord: return "bad allocation record";
+    case BuddyViolation::UncoveredMemory: return "memory neither free nor allocated";
+    case BuddyViolation::Overlap: return "overlapping blocks";
+    case BuddyViolation::BytesMismatch: return "byte counters wrong";
     }
     return "unknown violation";
 }
@@ -107,7 +83,7 @@ size_t BuddyAllocator::bitmap_words_for(size_t arena_blocks, unsigned order_coun
 }
 
 lib::Expected<BuddyAllocator::Layout, BuddyError> BuddyAllocator::compute_layout(uintptr_t base, size_t size,
-                                                                                  size_t min_block, size_t max_block)
+                                                                                 size_t min_block, size_t max_block)
 {
     if (!valid_config(min_block, max_block) || size > UINTPTR_MAX - base)
         return lib::unexpected(BuddyError::InvalidConfig);
@@ -136,14 +112,12 @@ size_t BuddyAllocator::metadata_bytes_needed(size_t region_size, size_t min_bloc
         return 0;
     // An unaligned region touches at most one root more than its size needs.
     const size_t roots = region_size / max_block + (region_size % max_block != 0) + 1;
-    const unsigned order_count =
-        static_cast<unsigned>(std::countr_zero(max_block) - std::countr_zero(min_block)) + 1;
+    const unsigned order_count = static_cast<unsigned>(std::countr_zero(max_block) - std::countr_zero(min_block)) + 1;
     const size_t arena_blocks = roots << (order_count - 1);
     return (alignof(uint64_t) - 1) + bitmap_words_for(arena_blocks, order_count) * sizeof(uint64_t) + arena_blocks;
 }
 
-size_t BuddyAllocator::metadata_bytes_needed(const void* region, size_t region_size, size_t min_block,
-                                             size_t max_block)
+size_t BuddyAllocator::metadata_bytes_needed(const void* region, size_t region_size, size_t min_block, size_t max_block)
 {
     const auto layout = compute_layout(reinterpret_cast<uintptr_t>(region), region_size, min_block, max_block);
     if (!layout)
@@ -290,8 +264,7 @@ lib::Expected<void*, BuddyError> BuddyAllocator::allocate(size_t size)
     // size - 1 wraps for 0, so one compare rejects 0 and oversize requests.
     if (size - 1 >= m_max_block) [[unlikely]]
         return fail_allocation(initialized() ? BuddyError::InvalidSize : BuddyError::OutOfMemory);
-    const unsigned order =
-        size <= m_min_block ? 0 : static_cast<unsigned>(std::bit_width(size - 1)) - m_min_shift;
+    const unsigned order = size <= m_min_block ? 0 : static_cast<unsigned>(std::bit_width(size - 1)) - m_min_shift;
     return take(order);
 }
 
@@ -633,9 +606,8 @@ void BuddyAllocator::check_block_at(uintptr_t offset, BuddyCheckReport& report) 
                 return end;
             }
             const FreeNode* node = node_at(base);
-            const bool prev_ok = node->prev == nullptr
-                                     ? m_heads[order] == node
-                                     : node_in_region(node->prev, order) && node->prev->next == node;
+            const bool prev_ok = node->prev == nullptr ? m_heads[order] == node
+                                                       : node_in_region(node->prev, order) && node->prev->next == node;
             const bool next_ok =
                 node->next == nullptr || (node_in_region(node->next, order) && node->next->prev == node);
             if (!prev_ok || !next_ok)

@@ -179,10 +179,7 @@ public:
     lib::Expected<unsigned, BuddyError> order_for_size(size_t size) const;
 
     bool initialized() const { return m_order_count != 0; }
-    bool contains(const void* ptr) const
-    {
-        return reinterpret_cast<uintptr_t>(ptr) - m_start < m_end - m_start;
-    }
+    bool contains(const void* ptr) const { return reinterpret_cast<uintptr_t>(ptr) - m_start < m_end - m_start; }
     uintptr_t region_begin() const { return m_start; } // trimmed
     uintptr_t region_end() const { return m_end; }
     size_t min_block_size() const { return m_min_block; }
@@ -218,7 +215,7 @@ private:
     };
 
     struct Layout {
-        uintptr_t start;      // trimmed region
+        uintptr_t start; // trimmed region
         uintptr_t end;
         uintptr_t arena_base; // align_down(start, max_block)
         size_t arena_blocks;  // N: min blocks in the arena

@@ -26,30 +26,18 @@ uint64_t overlap_bytes(const PhysRange& a, const PhysRange& b)
 const char* to_string(FrameError error)
 {
     switch (error) {
-    case FrameError::OutOfMemory:
-        return "out of memory";
-    case FrameError::InvalidOrder:
-        return "invalid order";
-    case FrameError::DoubleFree:
-        return "double free (frame is not allocated)";
-    case FrameError::ForeignAddress:
-        return "address not managed by any zone";
-    case FrameError::MisalignedAddress:
-        return "misaligned address";
-    case FrameError::InteriorAddress:
-        return "address inside an allocated block";
-    case FrameError::SizeMismatch:
-        return "order does not match the block";
-    case FrameError::InvalidRange:
-        return "invalid range";
-    case FrameError::TooManyRanges:
-        return "too many usable ranges in one call";
-    case FrameError::InvalidOffset:
-        return "phys->virt offset not aligned to the largest block";
-    case FrameError::TooManyReserved:
-        return "reserved range table full";
-    case FrameError::AlreadyManaged:
-        return "range already managed by a zone";
+    case FrameError::OutOfMemory: return "out of memory";
+    case FrameError::InvalidOrder: return "invalid order";
+    case FrameError::DoubleFree: return "double free (frame is not allocated)";
+    case FrameError::ForeignAddress: return "address not managed by any zone";
+    case FrameError::MisalignedAddress: return "misaligned address";
+    case FrameError::InteriorAddress: return "address inside an allocated block";
+    case FrameError::SizeMismatch: return "order does not match the block";
+    case FrameError::InvalidRange: return "invalid range";
+    case FrameError::TooManyRanges: return "too many usable ranges in one call";
+    case FrameError::InvalidOffset: return "phys->virt offset not aligned to the largest block";
+    case FrameError::TooManyReserved: return "reserved range table full";
+    case FrameError::AlreadyManaged: return "range already managed by a zone";
     }
     return "unknown frame error";
 }
@@ -57,22 +45,14 @@ const char* to_string(FrameError error)
 FrameError FrameAllocator::from_buddy(BuddyError error)
 {
     switch (error) {
-    case BuddyError::OutOfMemory:
-        return FrameError::OutOfMemory;
-    case BuddyError::InvalidSize:
-        return FrameError::InvalidOrder;
-    case BuddyError::DoubleFree:
-        return FrameError::DoubleFree;
-    case BuddyError::ForeignPointer:
-        return FrameError::ForeignAddress;
-    case BuddyError::MisalignedPointer:
-        return FrameError::MisalignedAddress;
-    case BuddyError::InteriorPointer:
-        return FrameError::InteriorAddress;
-    case BuddyError::SizeMismatch:
-        return FrameError::SizeMismatch;
-    default:
-        return FrameError::InvalidRange; // init errors; add_zone sizes metadata so they cannot happen
+    case BuddyError::OutOfMemory: return FrameError::OutOfMemory;
+    case BuddyError::InvalidSize: return FrameError::InvalidOrder;
+    case BuddyError::DoubleFree: return FrameError::DoubleFree;
+    case BuddyError::ForeignPointer: return FrameError::ForeignAddress;
+    case BuddyError::MisalignedPointer: return FrameError::MisalignedAddress;
+    case BuddyError::InteriorPointer: return FrameError::InteriorAddress;
+    case BuddyError::SizeMismatch: return FrameError::SizeMismatch;
+    default: return FrameError::InvalidRange; // init errors; add_zone sizes metadata so they cannot happen
     }
 }
 
@@ -131,8 +111,8 @@ void FrameAllocator::for_each_free_piece(PhysRange range, Fn&& fn) const
 
 uint64_t FrameAllocator::metadata_bytes_for(PhysRange piece) const
 {
-    const size_t bytes = BuddyAllocator::metadata_bytes_needed(to_virt(piece.start), piece.size(), kFrameSize,
-                                                               kFrameMaxBlock);
+    const size_t bytes =
+        BuddyAllocator::metadata_bytes_needed(to_virt(piece.start), piece.size(), kFrameSize, kFrameMaxBlock);
     return align_up_frame(bytes);
 }
 
@@ -143,8 +123,8 @@ lib::Expected<void, FrameError> FrameAllocator::add_zone(PhysRange piece, FrameA
         return lib::unexpected(FrameError::InvalidRange); // too small to hold its own metadata and a frame
     const PhysRange managed{piece.start.offset(meta), piece.end};
     Zone& zone = m_zones[m_zone_count];
-    auto status = zone.buddy.init(to_virt(managed.start), managed.size(), kFrameSize, kFrameMaxBlock,
-                                  to_virt(piece.start), meta);
+    auto status =
+        zone.buddy.init(to_virt(managed.start), managed.size(), kFrameSize, kFrameMaxBlock, to_virt(piece.start), meta);
     if (!status)
         return lib::unexpected(from_buddy(status.error()));
     zone.span = piece;
@@ -270,8 +250,7 @@ lib::Expected<FrameAddResult, FrameError> FrameAllocator::add_ranges(lib::Span<c
         m_sorted[j] = z;
     }
     m_low_zone_count = 0;
-    while (m_low_zone_count < m_zone_count &&
-           m_zones[m_sorted[m_low_zone_count]].span.end.get() <= kLowMemoryLimit)
+    while (m_low_zone_count < m_zone_count && m_zones[m_sorted[m_low_zone_count]].span.end.get() <= kLowMemoryLimit)
         ++m_low_zone_count;
     return result;
 }
@@ -467,9 +446,9 @@ FrameCheckReport FrameAllocator::check_invariants() const
         metadata += z.managed.start.get() - z.span.start.get();
 
         bool layout_ok = z.span.start < z.managed.start && z.managed.end == z.span.end &&
-                         z.span.start.is_aligned(kFrameSize) && z.span.end.is_aligned(kFrameSize) &&
-                         z.buddy.region_begin() == reinterpret_cast<uintptr_t>(to_virt(z.managed.start)) &&
-                         z.buddy.region_end() == reinterpret_cast<uintptr_t>(to_virt(z.managed.end));
+            z.span.start.is_aligned(kFrameSize) && z.span.end.is_aligned(kFrameSize) &&
+            z.buddy.region_begin() == reinterpret_cast<uintptr_t>(to_virt(z.managed.start)) &&
+            z.buddy.region_end() == reinterpret_cast<uintptr_t>(to_virt(z.managed.end));
         if (i + 1 < m_zone_count && !(z.span.end <= m_zones[m_sorted[i + 1]].span.start))
             layout_ok = false;
         const bool low = z.span.end.get() <= kLowMemoryLimit;

@@ -96,14 +96,14 @@ enum class ZoneLimit : uint8_t {
 };
 
 struct FrameStats {
-    uint64_t bytes_total = 0;          // managed by zones (excludes metadata)
+    uint64_t bytes_total = 0; // managed by zones (excludes metadata)
     uint64_t bytes_free = 0;
     uint64_t bytes_used = 0;
     uint64_t peak_bytes_used = 0;
     uint64_t bytes_total_below_4gib = 0;
     uint64_t bytes_free_below_4gib = 0;
-    uint64_t metadata_bytes = 0;       // frames carved from zones for buddy metadata
-    uint64_t skipped_bytes = 0;        // usable but unmanaged: reserved, trimmed, too small, no zone slot
+    uint64_t metadata_bytes = 0;             // frames carved from zones for buddy metadata
+    uint64_t skipped_bytes = 0;              // usable but unmanaged: reserved, trimmed, too small, no zone slot
     uint64_t free_blocks[kFrameOrders] = {}; // summed over zones, like /proc/buddyinfo
     int32_t fragmentation_index[kFrameOrders] = {};
     uint32_t zone_count = 0;
@@ -133,10 +133,10 @@ struct FrameAddResult {
 
 struct FrameCheckReport {
     uint64_t violations = 0;
-    int first_bad_zone = -1;    // index in ascending-address order, or -1
+    int first_bad_zone = -1;      // index in ascending-address order, or -1
     BuddyCheckReport zone_report; // the first failing zone's report
-    bool counters_ok = true;    // allocator-level byte counters match the zones
-    bool layout_ok = true;      // zones sorted, disjoint, split at 4 GiB, outside reserved ranges and metadata
+    bool counters_ok = true;      // allocator-level byte counters match the zones
+    bool layout_ok = true;        // zones sorted, disjoint, split at 4 GiB, outside reserved ranges and metadata
 
     bool ok() const { return violations == 0; }
 };
@@ -147,7 +147,7 @@ public:
     static constexpr size_t kMaxReserved = 64;
     static constexpr size_t kMaxPending = 256; // pieces considered by one add_ranges call
 
-    explicit constexpr FrameAllocator(uint64_t phys_to_virt_offset = 0) : m_offset(phys_to_virt_offset) {}
+    explicit constexpr FrameAllocator(uint64_t phys_to_virt_offset = 0) : m_offset(phys_to_virt_offset) { }
     FrameAllocator(const FrameAllocator&) = delete;
     FrameAllocator& operator=(const FrameAllocator&) = delete;
 
@@ -222,7 +222,7 @@ private:
     Zone m_zones[kMaxZones];
     uint8_t m_sorted[kMaxZones] = {}; // zone indices by ascending address
     size_t m_zone_count = 0;
-    size_t m_low_zone_count = 0;      // m_sorted[0 .. m_low_zone_count) lie below 4 GiB
+    size_t m_low_zone_count = 0; // m_sorted[0 .. m_low_zone_count) lie below 4 GiB
     PhysRange m_reserved[kMaxReserved] = {};
     size_t m_reserved_count = 0;
     // add_ranges scratch, kept here rather than on a boot stack (8 KiB together).

@@ -12,11 +12,11 @@
 #include "arch/x86_64/memory_layout.h"
 #include "arch/x86_64/paging.h"
 #include "kernel/boot_info.h"
-#include "lib/panic.h"
 #include "lib/format.h"
 #include "lib/log.h"
-#include "lib/utility.h"
+#include "lib/panic.h"
 #include "lib/thread_safety.h"
+#include "lib/utility.h"
 #include "sync/irq_spinlock.h"
 
 namespace mm {
@@ -62,8 +62,8 @@ PhysicalAddress page_table_frame(void*) AETHELOS_REQUIRES(g_lock)
         lib::format(message, sizeof(message), "Mana Pool: invalid free of frame {:#x} from {:p}: {}", frame,
                     reinterpret_cast<const void*>(caller), to_string(error));
     else
-        lib::format(message, sizeof(message), "Mana Pool: invalid free of frame {:#x} (order {}) from {:p}: {}",
-                    frame, order, reinterpret_cast<const void*>(caller), to_string(error));
+        lib::format(message, sizeof(message), "Mana Pool: invalid free of frame {:#x} (order {}) from {:p}: {}", frame,
+                    order, reinterpret_cast<const void*>(caller), to_string(error));
     kernel::panic_message(message, nullptr, caller);
 }
 
@@ -71,7 +71,7 @@ void free_checked(PhysicalAddress frame, int order, uint64_t caller)
 {
     lib::Expected<void, FrameError> status;
     {
-        kernel::sync::IrqSpinLock::Guard guard { g_lock };
+        kernel::sync::IrqSpinLock::Guard guard{g_lock};
         status = order < 0 ? g_frames.free(frame) : g_frames.free(frame, static_cast<unsigned>(order));
     }
     if (!status) [[unlikely]]
@@ -138,7 +138,7 @@ void init_frames(const kernel::BootInfo& info)
         kernel::panic("Mana Pool: init_frames called twice");
     const uint64_t t0 = arch::read_cycle_counter();
     {
-        kernel::sync::IrqSpinLock::Guard guard { g_lock };
+        kernel::sync::IrqSpinLock::Guard guard{g_lock};
 
         // The first MiB stays out of the pool: the real-mode IVT and BIOS data area
         // (0..0x500), the EBDA below 640 KiB that firmware (SMM, ACPI) may still use,
@@ -158,9 +158,9 @@ void init_frames(const kernel::BootInfo& info)
         reserve_or_panic(PhysRange{info.info_phys_start, info.info_phys_end}, "the Multiboot2 information");
         // Firmware should report the framebuffer as reserved; do not rely on it.
         if (info.has_framebuffer)
-            reserve_or_panic(PhysRange{info.framebuffer.phys_addr,
-                                       info.framebuffer.phys_addr.offset(info.framebuffer.size_bytes())},
-                             "the framebuffer");
+            reserve_or_panic(
+                PhysRange{info.framebuffer.phys_addr, info.framebuffer.phys_addr.offset(info.framebuffer.size_bytes())},
+                "the framebuffer");
 
         // Usable RAM, split at 4 GiB, adjacent entries merged (the map is sorted).
         size_t low = 0;
@@ -213,8 +213,8 @@ void init_frames(const kernel::BootInfo& info)
                        g_report.physmap_tables, g_report.high_bytes_unmapped / kKiB);
     for (size_t i = 0; i < frames_zone_count(); ++i) {
         const FrameZoneInfo z = frames_zone(i);
-        lib::log::debug("Mana Pool: zone {} [{:#x}, {:#x}) {} KiB, metadata {} KiB", i, z.managed.start,
-                        z.managed.end, z.managed.size() / kKiB, z.metadata.size() / kKiB);
+        lib::log::debug("Mana Pool: zone {} [{:#x}, {:#x}) {} KiB, metadata {} KiB", i, z.managed.start, z.managed.end,
+                        z.managed.size() / kKiB, z.metadata.size() / kKiB);
     }
     lib::log::debug("Mana Pool: frame allocator ready in {} cycles", g_report.cycles);
 }
@@ -227,7 +227,7 @@ lib::Expected<PhysicalAddress, FrameError> frames_allocate(unsigned order, Zero 
 {
     lib::Expected<PhysicalAddress, FrameError> frame = lib::unexpected(FrameError::OutOfMemory);
     {
-        kernel::sync::IrqSpinLock::Guard guard { g_lock };
+        kernel::sync::IrqSpinLock::Guard guard{g_lock};
         frame = g_frames.allocate(order, Zero::No, limit);
     }
     // Zeroed outside the lock: up to 4 MiB is too long to keep interrupts off for.
@@ -248,25 +248,25 @@ lib::Expected<PhysicalAddress, FrameError> frames_allocate(unsigned order, Zero 
 
 FrameStats frames_stats()
 {
-    kernel::sync::IrqSpinLock::Guard guard { g_lock };
+    kernel::sync::IrqSpinLock::Guard guard{g_lock};
     return g_frames.stats();
 }
 
 FrameCheckReport frames_check_invariants()
 {
-    kernel::sync::IrqSpinLock::Guard guard { g_lock };
+    kernel::sync::IrqSpinLock::Guard guard{g_lock};
     return g_frames.check_invariants();
 }
 
 size_t frames_zone_count()
 {
-    kernel::sync::IrqSpinLock::Guard guard { g_lock };
+    kernel::sync::IrqSpinLock::Guard guard{g_lock};
     return g_frames.zone_count();
 }
 
 FrameZoneInfo frames_zone(size_t i)
 {
-    kernel::sync::IrqSpinLock::Guard guard { g_lock };
+    kernel::sync::IrqSpinLock::Guard guard{g_lock};
     return g_frames.zone(i);
 }
 
@@ -278,7 +278,7 @@ lib::Span<const PhysRange> frames_reserved_ranges() AETHELOS_NO_THREAD_SAFETY_AN
 
 PhysicalAddress frames_managed_end()
 {
-    kernel::sync::IrqSpinLock::Guard guard { g_lock };
+    kernel::sync::IrqSpinLock::Guard guard{g_lock};
     const size_t n = g_frames.zone_count();
     return n == 0 ? PhysicalAddress() : g_frames.zone(n - 1).managed.end;
 }

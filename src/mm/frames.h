@@ -28,12 +28,12 @@ namespace mm {
 
 // What init_frames did (also logged).
 struct FramesInitReport {
-    uint64_t cycles = 0;               // TSC cycles spent in init_frames
-    uint64_t high_bytes_mapped = 0;    // physmap extension above 4 GiB
+    uint64_t cycles = 0;            // TSC cycles spent in init_frames
+    uint64_t high_bytes_mapped = 0; // physmap extension above 4 GiB
     uint32_t physmap_1gib_pages = 0;
     uint32_t physmap_2mib_pages = 0;
-    uint32_t physmap_tables = 0;       // page-table frames taken for it
-    uint64_t high_bytes_unmapped = 0;  // RAM above 4 GiB left out (unaligned edges, failures)
+    uint32_t physmap_tables = 0;      // page-table frames taken for it
+    uint64_t high_bytes_unmapped = 0; // RAM above 4 GiB left out (unaligned edges, failures)
 };
 
 // Builds the allocator from the boot memory map. Reserves the first MiB, the

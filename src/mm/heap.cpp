@@ -20,15 +20,14 @@ Heap::Heap(PageSource& source, const HeapConfig& config) : m_source(source), m_c
         return;
     }
     m_debug = kSlabDebugAvailable &&
-              (config.debug == SlabDebug::On || (config.debug == SlabDebug::Default && kSlabDebugDefault));
+        (config.debug == SlabDebug::On || (config.debug == SlabDebug::Default && kSlabDebugDefault));
     __builtin_memset(m_config.tags, kTagNone, m_config.window_bytes / kHeapPageSize);
 
     m_medium_min_shift = static_cast<unsigned>(std::countr_zero(m_config.medium_min_block));
-    m_medium_orders =
-        static_cast<unsigned>(std::countr_zero(m_config.medium_max_block)) - m_medium_min_shift + 1;
+    m_medium_orders = static_cast<unsigned>(std::countr_zero(m_config.medium_max_block)) - m_medium_min_shift + 1;
     const size_t header = lib::align_up(sizeof(Chunk), size_t{64});
-    const size_t meta = BuddyAllocator::metadata_bytes_needed(chunk_bytes(), m_config.medium_min_block,
-                                                              m_config.medium_max_block);
+    const size_t meta =
+        BuddyAllocator::metadata_bytes_needed(chunk_bytes(), m_config.medium_min_block, m_config.medium_max_block);
     m_chunk_meta_bytes = lib::align_up(header + meta, kHeapPageSize);
 
     for (unsigned i = 0; i < kSizeClassCount; ++i) {

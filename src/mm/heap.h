@@ -111,7 +111,7 @@ enum class HeapError : uint8_t {
     RegistryFull,    // reclaimer or object-cache registry at capacity
     AlreadyRegistered,
     NotRegistered,
-    NotEmpty,        // detaching an object cache that still has objects
+    NotEmpty, // detaching an object cache that still has objects
 };
 
 const char* to_string(HeapError error);
@@ -128,8 +128,8 @@ struct HeapSourceStats {
     bool available = false;
     uint64_t total_pages = 0;
     uint64_t free_pages = 0;
-    unsigned order_count = 0;                     // orders of 4 KiB pages
-    uint64_t free_blocks[kBuddyMaxOrders] = {};   // like /proc/buddyinfo
+    unsigned order_count = 0;                   // orders of 4 KiB pages
+    uint64_t free_blocks[kBuddyMaxOrders] = {}; // like /proc/buddyinfo
     int32_t fragmentation_index[kBuddyMaxOrders] = {};
 
     bool operator==(const HeapSourceStats&) const = default;
@@ -173,7 +173,7 @@ struct HeapCounters {
     uint64_t corruptions = 0;        // debug reports delivered
     uint64_t pressure_events = 0;    // reclaim passes (watermark or failure)
     uint64_t reclaimer_calls = 0;
-    uint64_t oom_events = 0;         // OOM handler invocations
+    uint64_t oom_events = 0; // OOM handler invocations
     uint64_t injected_failures = 0;
     uint64_t watermark_refusals = 0; // page takes refused by the min watermark
     uint64_t source_failures = 0;    // the PageSource had no pages (returned nullptr, or reports too few free)
@@ -236,20 +236,20 @@ struct MediumCorruptionReport {
 
     const void* chunk = nullptr;
     const void* block = nullptr;
-    unsigned order = 0;        // buddy order (block_size = min_block << order)
+    unsigned order = 0; // buddy order (block_size = min_block << order)
     size_t block_size = 0;
     const void* object = nullptr; // the object; for Poison the block start
     size_t requested = 0;         // the object's requested size (0 for Poison)
     MediumCorruption kind = MediumCorruption::Poison;
     SlabCheckPoint detected_at = SlabCheckPoint::Allocate;
-    int64_t offset = 0;  // first bad byte relative to `object`; negative: before it
+    int64_t offset = 0;   // first bad byte relative to `object`; negative: before it
     uint8_t expected = 0; // 0x6b or 0xcc (0 for Header)
     uint8_t found_count = 0;
     uint8_t found[kMaxFoundBytes] = {};
 };
 
 struct HeapCorruption {
-    HeapLayer layer = HeapLayer::Small;               // Small/Object: slab; Medium: medium
+    HeapLayer layer = HeapLayer::Small; // Small/Object: slab; Medium: medium
     const SlabCorruptionReport* slab = nullptr;
     const MediumCorruptionReport* medium = nullptr;
 };
@@ -263,9 +263,9 @@ using HeapCorruptionFn = void (*)(void* context, const HeapCorruption& corruptio
 
 struct HeapOomReport {
     size_t size = 0;
-    size_t alignment = 0;            // as requested; 0 = default
+    size_t alignment = 0; // as requested; 0 = default
     HeapLayer layer = HeapLayer::Small;
-    unsigned order = 0;              // medium: buddy order; large: page order; small: size class index
+    unsigned order = 0;               // medium: buddy order; large: page order; small: size class index
     const char* cache_name = nullptr; // typed caches
     const HeapStats* stats = nullptr; // snapshot taken after reclaim
 };
@@ -321,11 +321,11 @@ struct HeapConfig {
     uint8_t* tags = nullptr;
     size_t tag_bytes = 0;
 
-    unsigned chunk_order = 6;         // chunks of 2^6 pages = 256 KiB
+    unsigned chunk_order = 6; // chunks of 2^6 pages = 256 KiB
     size_t medium_min_block = 64;
     size_t medium_max_block = 64 * 1024;
-    unsigned max_empty_chunks = 1;    // empty chunks retained before giving them back
-    unsigned max_empty_slabs = 1;     // per size class
+    unsigned max_empty_chunks = 1; // empty chunks retained before giving them back
+    unsigned max_empty_slabs = 1;  // per size class
     SlabDebug debug = SlabDebug::Default;
 
     // Watermarks in pages of the PageSource; need source_free_pages.
@@ -490,7 +490,7 @@ private:
     // Debug header at the start of a medium block.
     struct MediumHeader {
         uint16_t magic;
-        uint16_t left;     // L: object offset in the block
+        uint16_t left; // L: object offset in the block
         uint32_t requested;
     };
     static_assert(sizeof(MediumHeader) == 8);
@@ -498,7 +498,7 @@ private:
     // The PageSource the slab caches see: tags and counts their pages.
     class SlabPages final : public PageSource {
     public:
-        explicit SlabPages(Heap& heap) : m_heap(heap) {}
+        explicit SlabPages(Heap& heap) : m_heap(heap) { }
         void* allocate_pages(unsigned order) override;
         void free_pages(void* p, unsigned order) override;
 
@@ -597,7 +597,7 @@ private:
     // Medium.
     size_t m_chunk_meta_bytes = 0; // page-rounded header + buddy metadata at the chunk start
     ChunkList m_buckets[kBuddyMaxOrders];
-    uint64_t m_bucket_mask = 0;    // bit k: m_buckets[k] non-empty
+    uint64_t m_bucket_mask = 0; // bit k: m_buckets[k] non-empty
     ChunkList m_full;
     ChunkList m_empty;
     unsigned m_medium_orders = 0;
@@ -621,9 +621,8 @@ public:
     ObjectCache& operator=(const ObjectCache&) = delete;
 
     // `name` is copied. Objects are aligned to max(alignof(T), 16).
-    [[nodiscard]] lib::Expected<void, HeapError> init(ObjectCacheHost& host, const char* name,
-                                                      SlabDebug debug = SlabDebug::Default,
-                                                      unsigned max_empty_slabs = 1)
+    [[nodiscard]] lib::Expected<void, HeapError>
+    init(ObjectCacheHost& host, const char* name, SlabDebug debug = SlabDebug::Default, unsigned max_empty_slabs = 1)
     {
         SlabCacheConfig config;
         config.name = name;

@@ -60,7 +60,8 @@ HeapCheckReport Heap::check_local(const void* ptr) const
         const uintptr_t base = address & ~(chunk_bytes() - 1);
         const size_t meta_pages = m_chunk_meta_bytes / kHeapPageSize;
         for (size_t page = 0; page < (size_t{1} << m_config.chunk_order); ++page) {
-            const uint8_t want = make_tag(page < meta_pages ? TagKind::ChunkMeta : TagKind::Chunk, m_config.chunk_order);
+            const uint8_t want =
+                make_tag(page < meta_pages ? TagKind::ChunkMeta : TagKind::Chunk, m_config.chunk_order);
             if (tag_at(base + page * kHeapPageSize) != want) {
                 violation(HeapViolation::Tags, base + page * kHeapPageSize);
                 break;
@@ -71,9 +72,9 @@ HeapCheckReport Heap::check_local(const void* ptr) const
             violation(HeapViolation::ChunkHeader, base);
             break;
         }
-        const ChunkList& list = chunk->list == kListEmpty  ? m_empty
-                                : chunk->list == kListFull ? m_full
-                                                           : m_buckets[chunk->list % kBuddyMaxOrders];
+        const ChunkList& list = chunk->list == kListEmpty ? m_empty
+            : chunk->list == kListFull                    ? m_full
+                                                          : m_buckets[chunk->list % kBuddyMaxOrders];
         const Chunk* prev = ChunkList::prev(*chunk);
         const Chunk* next = ChunkList::next(*chunk);
         if (chunk->list != bucket_of(chunk) ||
@@ -232,9 +233,10 @@ HeapCheckReport Heap::check_invariants() const
             ++i;
             break;
         case TagKind::Slab: {
-            const SlabCache* cache = SlabCache::cache_of(reinterpret_cast<const void*>(address), kHeapPageSize << order);
+            const SlabCache* cache =
+                SlabCache::cache_of(reinterpret_cast<const void*>(address), kHeapPageSize << order);
             bool ok = (address & ((kHeapPageSize << order) - 1)) == 0 && i + run <= window_pages && cache != nullptr &&
-                      (is_size_class(cache) || object_cache_index(cache) >= 0);
+                (is_size_class(cache) || object_cache_index(cache) >= 0);
             for (size_t j = 0; ok && j < run; ++j)
                 ok = m_config.tags[i + j] == tag;
             if (!ok) {

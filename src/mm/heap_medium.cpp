@@ -145,8 +145,8 @@ bool Heap::check_medium_poison(const Chunk* chunk, uintptr_t begin, uintptr_t en
     for (uintptr_t p = begin; p < end; p += 8) {
         // Runs of poison are skipped a few words at a time; only the words that differ
         // (links, or damage) are judged one by one.
-        const auto* next = lib::find_mismatch(reinterpret_cast<const uint8_t*>(p), reinterpret_cast<const uint8_t*>(end),
-                                              kSlabPoisonByte);
+        const auto* next = lib::find_mismatch(reinterpret_cast<const uint8_t*>(p),
+                                              reinterpret_cast<const uint8_t*>(end), kSlabPoisonByte);
         if (next == reinterpret_cast<const uint8_t*>(end))
             return true;
         p = reinterpret_cast<uintptr_t>(next) & ~uintptr_t{7};
@@ -249,7 +249,7 @@ lib::Expected<Heap::MediumBlock, HeapError> Heap::find_medium(const void* ptr) c
 bool Heap::medium_header_ok(const MediumBlock& block, const MediumHeader& header) const
 {
     return header.magic == kMediumMagic && header.left >= kMediumLeftZone && lib::is_power_of_two(header.left) &&
-           size_t{header.left} + header.requested + kMediumRightZone <= block.block_size;
+        size_t{header.left} + header.requested + kMediumRightZone <= block.block_size;
 }
 
 size_t Heap::medium_capacity(const MediumBlock& block) const

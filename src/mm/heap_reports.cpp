@@ -105,8 +105,8 @@ size_t format_corruption(const HeapCorruption& corruption, char* buf, size_t cap
 void format_heap_stats(lib::FormatSink& sink, const HeapStats& s)
 {
     lib::format_to(sink, "Mana Pool heap: {} KiB held ({} pages, peak {}), {} KiB used (peak {} KiB), {} KiB free\n",
-                   s.bytes_total >> 10, s.pages_held, s.peak_pages_held, s.bytes_used >> 10,
-                   s.peak_bytes_used >> 10, s.bytes_free >> 10);
+                   s.bytes_total >> 10, s.pages_held, s.peak_pages_held, s.bytes_used >> 10, s.peak_bytes_used >> 10,
+                   s.bytes_free >> 10);
     lib::format_to(sink, "  small: {} KiB in slabs, {} KiB used; object caches: {} KiB in slabs, {} KiB used\n",
                    s.small_bytes_total >> 10, s.small_bytes_used >> 10, s.object_bytes_total >> 10,
                    s.object_bytes_used >> 10);

@@ -16,16 +16,13 @@ void* Heap::SlabPages::allocate_pages(unsigned order)
     return pages;
 }
 
-void Heap::SlabPages::free_pages(void* p, unsigned order)
-{
-    m_heap.give_pages(p, order);
-}
+void Heap::SlabPages::free_pages(void* p, unsigned order) { m_heap.give_pages(p, order); }
 
 bool Heap::is_size_class(const SlabCache* cache) const
 {
     const auto address = reinterpret_cast<uintptr_t>(cache);
     return address >= reinterpret_cast<uintptr_t>(&m_classes[0]) &&
-           address < reinterpret_cast<uintptr_t>(&m_classes[kSizeClassCount]);
+        address < reinterpret_cast<uintptr_t>(&m_classes[kSizeClassCount]);
 }
 
 int Heap::object_cache_index(const SlabCache* cache) const

@@ -10,12 +10,12 @@
 #include <new>
 
 #include "arch/x86_64/memory_layout.h"
-#include "lib/panic.h"
 #include "lib/format.h"
 #include "lib/log.h"
+#include "lib/panic.h"
+#include "lib/thread_safety.h"
 #include "lib/utility.h"
 #include "mm/frames.h"
-#include "lib/thread_safety.h"
 #include "sync/irq_spinlock.h"
 
 namespace mm {
@@ -60,10 +60,7 @@ void on_oom(void*, const HeapOomReport& report) AETHELOS_REQUIRES(g_lock)
     kernel::panic_message(text);
 }
 
-uint64_t source_free_pages(void*)
-{
-    return frames_stats().bytes_free / kFrameSize;
-}
+uint64_t source_free_pages(void*) { return frames_stats().bytes_free / kFrameSize; }
 
 void source_stats(void*, HeapSourceStats& out)
 {
@@ -106,8 +103,8 @@ uint8_t* allocate_tag_buffer(size_t bytes)
     for (size_t i = 0; i < blocks; ++i) {
         auto frame = frames_allocate(kFrameMaxOrder);
         if (!frame || (i > 0 && frame->get() + kFrameMaxBlock != lowest.get()))
-            kernel::panic("Mana Pool: no contiguous {} MiB for the heap's page tags (block {} of {})",
-                          bytes >> 20, i, blocks);
+            kernel::panic("Mana Pool: no contiguous {} MiB for the heap's page tags (block {} of {})", bytes >> 20, i,
+                          blocks);
         lowest = *frame;
     }
     return static_cast<uint8_t*>(frame_to_virt(lowest));
@@ -117,21 +114,21 @@ class KernelCacheHost final : public ObjectCacheHost {
 public:
     lib::Expected<void, HeapError> attach_cache(SlabCache& cache, const SlabCacheConfig& config) override
     {
-        IrqSpinLock::Guard guard { g_lock };
+        IrqSpinLock::Guard guard{g_lock};
         if (g_heap == nullptr)
             return lib::unexpected(HeapError::NotInitialized);
         return g_heap->attach_cache(cache, config);
     }
     lib::Expected<void, HeapError> detach_cache(SlabCache& cache) override
     {
-        IrqSpinLock::Guard guard { g_lock };
+        IrqSpinLock::Guard guard{g_lock};
         if (g_heap == nullptr)
             return lib::unexpected(HeapError::NotInitialized);
         return g_heap->detach_cache(cache);
     }
     void* cache_allocate(SlabCache& cache) override
     {
-        IrqSpinLock::Guard guard { g_lock };
+        IrqSpinLock::Guard guard{g_lock};
         return g_heap != nullptr ? g_heap->cache_allocate(cache) : nullptr;
     }
     [[gnu::noinline]] lib::Expected<void, HeapError> cache_free(SlabCache& cache, void* ptr) override
@@ -139,7 +136,7 @@ public:
         const auto caller = reinterpret_cast<uint64_t>(__builtin_return_address(0));
         lib::Expected<void, HeapError> result = lib::unexpected(HeapError::NotInitialized);
         {
-            IrqSpinLock::Guard guard { g_lock };
+            IrqSpinLock::Guard guard{g_lock};
             if (g_heap != nullptr)
                 result = g_heap->cache_free(cache, ptr);
         }
@@ -152,7 +149,7 @@ public:
         const auto caller = reinterpret_cast<uint64_t>(__builtin_return_address(0));
         lib::Expected<void, HeapError> result = lib::unexpected(HeapError::NotInitialized);
         {
-            IrqSpinLock::Guard guard { g_lock };
+            IrqSpinLock::Guard guard{g_lock};
             if (g_heap != nullptr)
                 result = g_heap->cache_validate(cache, ptr);
         }
@@ -195,7 +192,7 @@ void init_heap()
     config.on_oom = &on_oom;
     config.on_corruption = &on_corruption;
 
-    IrqSpinLock::Guard guard { g_lock };
+    IrqSpinLock::Guard guard{g_lock};
     if (g_oom.fn == nullptr) // keep one installed before the heap existed
         g_oom = HeapOomHandler{&log_oom, nullptr};
     auto* heap = new (g_storage) Heap(kernel_page_source(), config);
@@ -210,16 +207,13 @@ void init_heap()
                    config.min_watermark_pages, heap->debug_enabled() ? "on" : "off");
 }
 
-bool heap_ready()
-{
-    return g_heap != nullptr;
-}
+bool heap_ready() { return g_heap != nullptr; }
 
 void* kmalloc(size_t size)
 {
     if (g_heap == nullptr) [[unlikely]]
         return nullptr;
-    IrqSpinLock::Guard guard { g_lock };
+    IrqSpinLock::Guard guard{g_lock};
     return g_heap->allocate(size);
 }
 
@@ -227,7 +221,7 @@ void* kmalloc_aligned(size_t size, size_t alignment)
 {
     if (g_heap == nullptr) [[unlikely]]
         return nullptr;
-    IrqSpinLock::Guard guard { g_lock };
+    IrqSpinLock::Guard guard{g_lock};
     return g_heap->allocate(size, alignment);
 }
 
@@ -237,7 +231,7 @@ void* kcalloc(size_t count, size_t size)
         return nullptr;
     size_t total;
     if (__builtin_mul_overflow(count, size, &total)) {
-        IrqSpinLock::Guard guard { g_lock };
+        IrqSpinLock::Guard guard{g_lock};
         return g_heap->allocate_zeroed(count, size); // counts the failure, returns nullptr
     }
     void* p = kmalloc(total);
@@ -253,7 +247,7 @@ void* kcalloc(size_t count, size_t size)
         return nullptr;
     lib::Expected<void*, HeapError> result;
     {
-        IrqSpinLock::Guard guard { g_lock };
+        IrqSpinLock::Guard guard{g_lock};
         result = g_heap->reallocate(ptr, size);
     }
     if (!result) [[unlikely]]
@@ -267,7 +261,7 @@ void detail::kfree_from(void* ptr, uint64_t caller)
         return;
     lib::Expected<void, HeapError> result = lib::unexpected(HeapError::NotInitialized);
     if (g_heap != nullptr) {
-        IrqSpinLock::Guard guard { g_lock };
+        IrqSpinLock::Guard guard{g_lock};
         result = g_heap->free(ptr);
     }
     if (!result) [[unlikely]]
@@ -283,7 +277,7 @@ void detail::kfree_sized_from(void* ptr, size_t size, uint64_t caller)
     lib::Expected<void, HeapError> result = lib::unexpected(HeapError::NotInitialized);
     size_t usable = 0;
     if (g_heap != nullptr) {
-        IrqSpinLock::Guard guard { g_lock };
+        IrqSpinLock::Guard guard{g_lock};
         auto found = g_heap->usable_size(ptr);
         if (found && *found < size)
             usable = *found;
@@ -292,8 +286,10 @@ void detail::kfree_sized_from(void* ptr, size_t size, uint64_t caller)
     }
     if (usable != 0) [[unlikely]] {
         static char message[192];
-        lib::format(message, sizeof(message), "Mana Pool: sized delete of {} bytes at {:p} from {:p}, but the block "
-                    "holds {} bytes", size, ptr, reinterpret_cast<const void*>(caller), usable);
+        lib::format(message, sizeof(message),
+                    "Mana Pool: sized delete of {} bytes at {:p} from {:p}, but the block "
+                    "holds {} bytes",
+                    size, ptr, reinterpret_cast<const void*>(caller), usable);
         kernel::panic_message(message, nullptr, caller);
     }
     if (!result) [[unlikely]]
@@ -314,7 +310,7 @@ void detail::kfree_sized_from(void* ptr, size_t size, uint64_t caller)
     const auto caller = reinterpret_cast<uint64_t>(__builtin_return_address(0));
     lib::Expected<size_t, HeapError> result = lib::unexpected(HeapError::NotInitialized);
     if (g_heap != nullptr) {
-        IrqSpinLock::Guard guard { g_lock };
+        IrqSpinLock::Guard guard{g_lock};
         result = g_heap->usable_size(ptr);
     }
     if (!result) [[unlikely]]
@@ -329,7 +325,7 @@ void heap_stats(HeapStats& out)
         return;
     }
     {
-        IrqSpinLock::Guard guard { g_lock };
+        IrqSpinLock::Guard guard{g_lock};
         g_heap->stats_without_source(out);
     }
     // The frame allocator's figures under its own lock, after the heap's is dropped: the
@@ -341,7 +337,7 @@ HeapCheckReport heap_check_invariants()
 {
     if (g_heap == nullptr)
         return {};
-    IrqSpinLock::Guard guard { g_lock };
+    IrqSpinLock::Guard guard{g_lock};
     return g_heap->check_invariants();
 }
 
@@ -349,7 +345,7 @@ size_t heap_shrink()
 {
     if (g_heap == nullptr)
         return 0;
-    IrqSpinLock::Guard guard { g_lock };
+    IrqSpinLock::Guard guard{g_lock};
     return g_heap->shrink();
 }
 
@@ -373,7 +369,7 @@ void heap_set_watermarks(uint64_t low_pages, uint64_t min_pages)
 {
     if (g_heap == nullptr)
         return;
-    IrqSpinLock::Guard guard { g_lock };
+    IrqSpinLock::Guard guard{g_lock};
     g_heap->set_watermarks(low_pages, min_pages);
 }
 
@@ -381,7 +377,7 @@ lib::Expected<void, HeapError> heap_register_reclaimer(HeapReclaimFn fn, void* c
 {
     if (g_heap == nullptr)
         return lib::unexpected(HeapError::NotInitialized);
-    IrqSpinLock::Guard guard { g_lock };
+    IrqSpinLock::Guard guard{g_lock};
     return g_heap->register_reclaimer(fn, context);
 }
 
@@ -389,13 +385,13 @@ lib::Expected<void, HeapError> heap_unregister_reclaimer(HeapReclaimFn fn, void*
 {
     if (g_heap == nullptr)
         return lib::unexpected(HeapError::NotInitialized);
-    IrqSpinLock::Guard guard { g_lock };
+    IrqSpinLock::Guard guard{g_lock};
     return g_heap->unregister_reclaimer(fn, context);
 }
 
 HeapOomHandler heap_set_oom_handler(HeapOomHandler handler)
 {
-    IrqSpinLock::Guard guard { g_lock };
+    IrqSpinLock::Guard guard{g_lock};
     return lib::exchange(g_oom, handler);
 }
 
@@ -403,14 +399,11 @@ void heap_fail_nth_allocation(uint64_t n)
 {
     if (g_heap == nullptr)
         return;
-    IrqSpinLock::Guard guard { g_lock };
+    IrqSpinLock::Guard guard{g_lock};
     g_heap->fail_nth_allocation(n);
 }
 
-ObjectCacheHost& kernel_object_cache_host()
-{
-    return g_cache_host;
-}
+ObjectCacheHost& kernel_object_cache_host() { return g_cache_host; }
 
 } // namespace mm
 

@@ -35,10 +35,7 @@ inline void* checked(void* p, const char* form, size_t size, size_t alignment, u
     return p;
 }
 
-inline uint64_t return_address(void* address)
-{
-    return reinterpret_cast<uint64_t>(address);
-}
+inline uint64_t return_address(void* address) { return reinterpret_cast<uint64_t>(address); }
 
 } // namespace
 
@@ -69,15 +66,9 @@ inline uint64_t return_address(void* address)
     return checked(mm::kmalloc_aligned(size, align), "operator new[]", size, align, CALLER);
 }
 
-void* operator new(size_t size, const std::nothrow_t&) noexcept
-{
-    return mm::kmalloc(size);
-}
+void* operator new(size_t size, const std::nothrow_t&) noexcept { return mm::kmalloc(size); }
 
-void* operator new[](size_t size, const std::nothrow_t&) noexcept
-{
-    return mm::kmalloc(size);
-}
+void* operator new[](size_t size, const std::nothrow_t&) noexcept { return mm::kmalloc(size); }
 
 void* operator new(size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept
 {
@@ -91,35 +82,20 @@ void* operator new[](size_t size, std::align_val_t alignment, const std::nothrow
 
 // ---- delete ----
 
-[[gnu::noinline]] void operator delete(void* p) noexcept
-{
-    mm::detail::kfree_from(p, CALLER);
-}
+[[gnu::noinline]] void operator delete(void* p) noexcept { mm::detail::kfree_from(p, CALLER); }
 
-[[gnu::noinline]] void operator delete[](void* p) noexcept
-{
-    mm::detail::kfree_from(p, CALLER);
-}
+[[gnu::noinline]] void operator delete[](void* p) noexcept { mm::detail::kfree_from(p, CALLER); }
 
-[[gnu::noinline]] void operator delete(void* p, size_t size) noexcept
-{
-    mm::detail::kfree_sized_from(p, size, CALLER);
-}
+[[gnu::noinline]] void operator delete(void* p, size_t size) noexcept { mm::detail::kfree_sized_from(p, size, CALLER); }
 
 [[gnu::noinline]] void operator delete[](void* p, size_t size) noexcept
 {
     mm::detail::kfree_sized_from(p, size, CALLER);
 }
 
-[[gnu::noinline]] void operator delete(void* p, std::align_val_t) noexcept
-{
-    mm::detail::kfree_from(p, CALLER);
-}
+[[gnu::noinline]] void operator delete(void* p, std::align_val_t) noexcept { mm::detail::kfree_from(p, CALLER); }
 
-[[gnu::noinline]] void operator delete[](void* p, std::align_val_t) noexcept
-{
-    mm::detail::kfree_from(p, CALLER);
-}
+[[gnu::noinline]] void operator delete[](void* p, std::align_val_t) noexcept { mm::detail::kfree_from(p, CALLER); }
 
 [[gnu::noinline]] void operator delete(void* p, size_t size, std::align_val_t) noexcept
 {
@@ -131,15 +107,9 @@ void* operator new[](size_t size, std::align_val_t alignment, const std::nothrow
     mm::detail::kfree_sized_from(p, size, CALLER);
 }
 
-[[gnu::noinline]] void operator delete(void* p, const std::nothrow_t&) noexcept
-{
-    mm::detail::kfree_from(p, CALLER);
-}
+[[gnu::noinline]] void operator delete(void* p, const std::nothrow_t&) noexcept { mm::detail::kfree_from(p, CALLER); }
 
-[[gnu::noinline]] void operator delete[](void* p, const std::nothrow_t&) noexcept
-{
-    mm::detail::kfree_from(p, CALLER);
-}
+[[gnu::noinline]] void operator delete[](void* p, const std::nothrow_t&) noexcept { mm::detail::kfree_from(p, CALLER); }
 
 [[gnu::noinline]] void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept
 {

@@ -5,9 +5,9 @@ namespace mm {
 namespace {
 
 constexpr const char* kNames[kSizeClassCount] = {
-    "kmalloc-16",  "kmalloc-32",  "kmalloc-48",  "kmalloc-64",   "kmalloc-80",   "kmalloc-96",
-    "kmalloc-112", "kmalloc-128", "kmalloc-160", "kmalloc-192",  "kmalloc-224",  "kmalloc-256",
-    "kmalloc-320", "kmalloc-384", "kmalloc-448", "kmalloc-512",  "kmalloc-640",  "kmalloc-768",
+    "kmalloc-16",  "kmalloc-32",   "kmalloc-48",   "kmalloc-64",   "kmalloc-80",   "kmalloc-96",
+    "kmalloc-112", "kmalloc-128",  "kmalloc-160",  "kmalloc-192",  "kmalloc-224",  "kmalloc-256",
+    "kmalloc-320", "kmalloc-384",  "kmalloc-448",  "kmalloc-512",  "kmalloc-640",  "kmalloc-768",
     "kmalloc-896", "kmalloc-1024", "kmalloc-1280", "kmalloc-1536", "kmalloc-1792", "kmalloc-2048",
 };
 
@@ -27,10 +27,7 @@ static_assert(table_is_exact());
 
 } // namespace
 
-const char* size_class_name(unsigned index)
-{
-    return index < kSizeClassCount ? kNames[index] : "kmalloc-?";
-}
+const char* size_class_name(unsigned index) { return index < kSizeClassCount ? kNames[index] : "kmalloc-?"; }
 
 SizeClassWaste size_class_waste(size_t max_request)
 {

@@ -21,7 +21,7 @@ inline constexpr size_t kSmallestSizeClass = 16;
 inline constexpr size_t kLargestSizeClass = 2048;
 
 inline constexpr uint16_t kSizeClassSizes[kSizeClassCount] = {
-    16,  32,  48,  64,  80,  96,   112,  128,  160,  192,  224,  256,
+    16,  32,  48,  64,  80,  96,  112, 128,  160,  192,  224,  256,
     320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048,
 };
 
@@ -61,10 +61,7 @@ static_assert(size_classes_well_formed());
 } // namespace detail
 
 // True when kmalloc serves `size` from a size class.
-constexpr bool size_class_fits(size_t size)
-{
-    return size <= kLargestSizeClass;
-}
+constexpr bool size_class_fits(size_t size) { return size <= kLargestSizeClass; }
 
 // Index of the smallest class holding `size` bytes. Precondition:
 // size_class_fits(size). A request of 0 bytes maps to the smallest class.
@@ -74,16 +71,10 @@ constexpr unsigned size_class_index(size_t size)
 }
 
 // Object size of class `index` (< kSizeClassCount).
-constexpr size_t size_class_size(unsigned index)
-{
-    return kSizeClassSizes[index];
-}
+constexpr size_t size_class_size(unsigned index) { return kSizeClassSizes[index]; }
 
 // Bytes a request of `size` (<= kLargestSizeClass) really occupies.
-constexpr size_t size_class_round_up(size_t size)
-{
-    return size_class_size(size_class_index(size));
-}
+constexpr size_t size_class_round_up(size_t size) { return size_class_size(size_class_index(size)); }
 
 // "kmalloc-16" .. "kmalloc-2048", for naming the caches; "kmalloc-?" out of range.
 const char* size_class_name(unsigned index);

@@ -82,8 +82,8 @@ void format_report(lib::FormatSink& sink, const SlabCorruptionReport& r)
         lib::format_to(sink, ", link at offset {:+}: expected a free object of this slab or null, found", r.offset);
     else
         lib::format_to(sink, ", first bad byte at offset {:+}: expected {:#04x}, found", r.offset, r.expected);
-    const size_t count = r.found_count < SlabCorruptionReport::kMaxFoundBytes ? r.found_count
-                                                                                : SlabCorruptionReport::kMaxFoundBytes;
+    const size_t count =
+        r.found_count < SlabCorruptionReport::kMaxFoundBytes ? r.found_count : SlabCorruptionReport::kMaxFoundBytes;
     for (size_t i = 0; i < count; ++i)
         lib::format_to(sink, " {:02x}", r.found[i]);
 }
@@ -98,12 +98,12 @@ size_t format_report(const SlabCorruptionReport& report, char* buf, size_t cap)
 
 void format_slabinfo(lib::FormatSink& sink, const SlabCacheStats& s)
 {
-    lib::format_to(sink,
-                   "{:<20} active {}/{} objs, size {} slot {}, {} objs/slab {} pages/slab, slabs {} (partial {} full {} "
-                   "empty {}), allocs {} frees {} fails {}",
-                   s.name, s.active_objects, s.total_objects, s.object_size, s.slot_size, s.objects_per_slab,
-                   s.pages_per_slab, s.slabs_total, s.slabs_partial, s.slabs_full, s.slabs_empty, s.allocations,
-                   s.frees, s.failed_allocations);
+    lib::format_to(
+        sink,
+        "{:<20} active {}/{} objs, size {} slot {}, {} objs/slab {} pages/slab, slabs {} (partial {} full {} "
+        "empty {}), allocs {} frees {} fails {}",
+        s.name, s.active_objects, s.total_objects, s.object_size, s.slot_size, s.objects_per_slab, s.pages_per_slab,
+        s.slabs_total, s.slabs_partial, s.slabs_full, s.slabs_empty, s.allocations, s.frees, s.failed_allocations);
 }
 
 size_t format_slabinfo(const SlabCacheStats& stats, char* buf, size_t cap)
@@ -147,7 +147,7 @@ lib::Expected<void, SlabError> SlabCache::init(const SlabCacheConfig& config, Pa
 
     const size_t alignment = lib::max(config.alignment, kLinkBytes);
     const bool debug = kSlabDebugAvailable &&
-                       (config.debug == SlabDebug::On || (config.debug == SlabDebug::Default && kSlabDebugDefault));
+        (config.debug == SlabDebug::On || (config.debug == SlabDebug::Default && kSlabDebugDefault));
     size_t object_offset = 0;
     size_t slot_size;
     if (debug) {
@@ -359,9 +359,9 @@ void SlabCache::report(SlabCorruption kind, SlabCheckPoint point, const SlabHead
     r.object_size = m_object_size;
     r.kind = kind;
     r.detected_at = point;
-    r.offset = object != nullptr ? static_cast<int64_t>(reinterpret_cast<uintptr_t>(bad) -
-                                                        reinterpret_cast<uintptr_t>(object))
-                                 : 0;
+    r.offset = object != nullptr
+        ? static_cast<int64_t>(reinterpret_cast<uintptr_t>(bad) - reinterpret_cast<uintptr_t>(object))
+        : 0;
     r.expected = expected;
     const size_t available = static_cast<size_t>(zone_end - bad);
     r.found_count = static_cast<uint8_t>(lib::min(available, SlabCorruptionReport::kMaxFoundBytes));
@@ -412,8 +412,8 @@ void* SlabCache::pop_debug(SlabHeader* slab)
     uint8_t* slot = bytes - m_object_offset;
     bool clean = check_zone(SlabCorruption::RedZoneBefore, SlabCheckPoint::Allocate, slab, object, slot + kLinkBytes,
                             bytes, kSlabRedZoneByte);
-    clean &= check_zone(SlabCorruption::Poison, SlabCheckPoint::Allocate, slab, object, bytes,
-                        bytes + m_object_size, kSlabPoisonByte);
+    clean &= check_zone(SlabCorruption::Poison, SlabCheckPoint::Allocate, slab, object, bytes, bytes + m_object_size,
+                        kSlabPoisonByte);
     clean &= check_zone(SlabCorruption::RedZoneAfter, SlabCheckPoint::Allocate, slab, object, bytes + m_object_size,
                         slot + m_slot_size, kSlabRedZoneByte);
 
@@ -638,7 +638,7 @@ SlabCheckReport SlabCache::check_invariants() const
 
     auto header_ok = [&](const SlabHeader* slab) {
         return (reinterpret_cast<uintptr_t>(slab) & (m_slab_bytes - 1)) == 0 && slab->magic == kSlabMagic &&
-               slab->cache == this;
+            slab->cache == this;
     };
 
     uint64_t slabs = 0;
@@ -669,9 +669,9 @@ SlabCheckReport SlabCache::check_invariants() const
             ++slabs;
             if (SlabList::prev(*slab) != prev || slab->list != id || slab == m_current)
                 note(report, SlabViolation::ListCorrupt, slab);
-            const bool fits = id == ListId::Full    ? slab->in_use == m_capacity
-                              : id == ListId::Empty ? slab->in_use == 0
-                                                    : slab->in_use > 0 && slab->in_use < m_capacity;
+            const bool fits = id == ListId::Full ? slab->in_use == m_capacity
+                : id == ListId::Empty            ? slab->in_use == 0
+                                                 : slab->in_use > 0 && slab->in_use < m_capacity;
             if (!fits)
                 note(report, SlabViolation::WrongList, slab);
             check_slab(slab, report);
@@ -706,8 +706,8 @@ SlabCheckReport SlabCache::check_slab_of(const void* ptr) const
             note(report, SlabViolation::ListCorrupt, slab);
     } else {
         const SlabList* list = slab->list == ListId::Partial ? &m_partial
-                               : slab->list == ListId::Full  ? &m_full
-                               : slab->list == ListId::Empty ? &m_empty
+            : slab->list == ListId::Full                     ? &m_full
+            : slab->list == ListId::Empty                    ? &m_empty
                                                              : nullptr;
         // Links are compared, never followed further than one step.
         const SlabHeader* prev = SlabList::prev(*slab);
@@ -715,9 +715,9 @@ SlabCheckReport SlabCache::check_slab_of(const void* ptr) const
         if (list == nullptr || (prev == nullptr ? list->front() != slab : SlabList::next(*prev) != slab) ||
             (next != nullptr && SlabList::prev(*next) != slab))
             note(report, SlabViolation::ListCorrupt, slab);
-        const bool fits = slab->list == ListId::Full    ? slab->in_use == m_capacity
-                          : slab->list == ListId::Empty ? slab->in_use == 0
-                                                        : slab->in_use > 0 && slab->in_use < m_capacity;
+        const bool fits = slab->list == ListId::Full ? slab->in_use == m_capacity
+            : slab->list == ListId::Empty            ? slab->in_use == 0
+                                                     : slab->in_use > 0 && slab->in_use < m_capacity;
         if (!fits)
             note(report, SlabViolation::WrongList, slab);
     }

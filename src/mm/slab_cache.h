@@ -106,12 +106,12 @@ enum class SlabDebug : uint8_t {
 };
 
 struct SlabCacheConfig {
-    const char* name = "slab";       // copied (truncated to SlabCache::kNameMax - 1 characters)
-    size_t object_size = 0;          // bytes handed out per object (raised to 8 internally)
-    size_t alignment = 8;            // power of two, at most SlabCache::kMaxAlignment (raised to 8)
+    const char* name = "slab"; // copied (truncated to SlabCache::kNameMax - 1 characters)
+    size_t object_size = 0;    // bytes handed out per object (raised to 8 internally)
+    size_t alignment = 8;      // power of two, at most SlabCache::kMaxAlignment (raised to 8)
     SlabDebug debug = SlabDebug::Default;
-    unsigned slab_order = ~0u;       // force 2^order pages per slab; ~0u (SlabCache::kAutoOrder) picks one
-    unsigned max_empty_slabs = 1;    // empty slabs kept for reuse besides the current one
+    unsigned slab_order = ~0u;    // force 2^order pages per slab; ~0u (SlabCache::kAutoOrder) picks one
+    unsigned max_empty_slabs = 1; // empty slabs kept for reuse besides the current one
 };
 
 // Where a debug check found the damage.
@@ -136,9 +136,9 @@ struct SlabCorruptionReport {
     size_t object_size = 0;
     SlabCorruption kind = SlabCorruption::Poison;
     SlabCheckPoint detected_at = SlabCheckPoint::Allocate;
-    int64_t offset = 0;               // first bad byte relative to the object start; negative: before it
-    uint8_t expected = 0;             // 0x6b or 0xcc (0 for FreeListLink: a pointer was expected)
-    uint8_t found_count = 0;          // bytes in found[], from the first bad byte to at most the end of the zone
+    int64_t offset = 0;      // first bad byte relative to the object start; negative: before it
+    uint8_t expected = 0;    // 0x6b or 0xcc (0 for FreeListLink: a pointer was expected)
+    uint8_t found_count = 0; // bytes in found[], from the first bad byte to at most the end of the zone
     uint8_t found[kMaxFoundBytes] = {};
 };
 
@@ -153,16 +153,16 @@ using SlabReportFn = void (*)(void* context, const SlabCorruptionReport& report)
 struct SlabCacheStats {
     char name[32] = {};
     uint64_t object_size = 0;
-    uint64_t slot_size = 0;          // bytes per object in the slab, red zones included
+    uint64_t slot_size = 0; // bytes per object in the slab, red zones included
     uint64_t alignment = 0;
     uint64_t objects_per_slab = 0;
     uint64_t pages_per_slab = 0;
     uint64_t slab_bytes = 0;
     uint64_t active_objects = 0;
-    uint64_t total_objects = 0;      // slabs_total * objects_per_slab
+    uint64_t total_objects = 0; // slabs_total * objects_per_slab
     uint64_t peak_active_objects = 0;
     uint64_t slabs_total = 0;
-    uint64_t slabs_partial = 0;      // the current slab counts by its fill level too
+    uint64_t slabs_partial = 0; // the current slab counts by its fill level too
     uint64_t slabs_full = 0;
     uint64_t slabs_empty = 0;
     uint64_t bytes_total = 0;        // slabs_total * slab_bytes, i.e. what the PageSource gave
@@ -185,14 +185,14 @@ size_t format_slabinfo(const SlabCacheStats& stats, char* buf, size_t cap);
 
 enum class SlabViolation : uint8_t {
     None,
-    BadHeader,      // a listed slab without the magic / owner, or not aligned to its size
-    ListCorrupt,    // prev link disagrees, a list is longer than the slab count (cycle), or a slab on two lists
-    WrongList,      // a slab on a list that does not match its in-use count
-    CountMismatch,  // list counters, slab count, in-use vs bitmap, or the object totals disagree
+    BadHeader,       // a listed slab without the magic / owner, or not aligned to its size
+    ListCorrupt,     // prev link disagrees, a list is longer than the slab count (cycle), or a slab on two lists
+    WrongList,       // a slab on a list that does not match its in-use count
+    CountMismatch,   // list counters, slab count, in-use vs bitmap, or the object totals disagree
     FreeListCorrupt, // a free entry outside the slab, off a slot boundary, marked allocated, a cycle, or a wrong length
-    StrayBitmapBit, // an allocation bit beyond the last object
-    PoisonDamaged,  // debug: a free object is not all 0x6b
-    RedZoneDamaged, // debug: a red zone is not all 0xcc
+    StrayBitmapBit,  // an allocation bit beyond the last object
+    PoisonDamaged,   // debug: a free object is not all 0x6b
+    RedZoneDamaged,  // debug: a red zone is not all 0xcc
 };
 
 const char* to_string(SlabViolation violation);
@@ -296,7 +296,7 @@ private:
         SlabCache* cache;
         void* free_list; // first free object (object address), nullptr when full
         uint32_t in_use;
-        ListId list;     // None for the current slab
+        ListId list; // None for the current slab
         uint8_t reserved[3];
         lib::IntrusiveListNode<SlabHeader> link;
 

@@ -2,8 +2,8 @@
 
 #include <bit>
 
-#include "lib/panic.h"
 #include "lib/math.h"
+#include "lib/panic.h"
 
 namespace sched {
 
@@ -28,7 +28,8 @@ inline void Policy::set_state(SchedEntity& entity, ThreadState state)
 // The one way into the run queue: head keeps the remaining quantum, tail refills it.
 inline void Policy::enqueue(SchedEntity& entity, bool at_head)
 {
-    if (!at_head) entity.m_remaining_ticks = entity.m_quantum_ticks;
+    if (!at_head)
+        entity.m_remaining_ticks = entity.m_quantum_ticks;
     set_state(entity, ThreadState::Ready);
     entity.m_ready_since = m_now;
     if (at_head)
@@ -59,7 +60,8 @@ inline void Policy::sync_age_list(SchedEntity& entity)
 inline void Policy::update_resched()
 {
     const uint8_t top = m_queue.highest_level();
-    if (top == RunQueue::kNoLevel) return;
+    if (top == RunQueue::kNoLevel)
+        return;
     if (m_current == nullptr || m_current->m_state != ThreadState::Running || outranks(top, m_current->m_level))
         m_need_resched = true;
 }
@@ -115,7 +117,8 @@ void Policy::leave(SchedEntity& entity, ThreadState state, const char* operation
     }
     drop_boost(entity);
     set_state(entity, state);
-    if (&entity == m_current) m_need_resched = true;
+    if (&entity == m_current)
+        m_need_resched = true;
 }
 
 // ---- Membership -----------------------------------------------------------------------------------
@@ -124,7 +127,8 @@ void Policy::admit(SchedEntity& entity)
 {
     if (entity.m_admitted) [[unlikely]]
         kernel::panic("Loom of Fate: entity {} admitted twice", entity.m_id);
-    if (entity.m_quantum_ticks == 0) entity.m_quantum_ticks = m_config.default_quantum_ticks;
+    if (entity.m_quantum_ticks == 0)
+        entity.m_quantum_ticks = m_config.default_quantum_ticks;
     entity.m_admitted = true;
     entity.m_idle_thread = false;
     entity.m_boostable = boostable(entity);
@@ -151,7 +155,8 @@ void Policy::set_idle_thread(SchedEntity& entity)
     entity.m_boosted = false;
     entity.m_base_priority = Priority::Idle;
     entity.m_level = kIdleThreadLevel;
-    if (entity.m_quantum_ticks == 0) entity.m_quantum_ticks = m_config.default_quantum_ticks;
+    if (entity.m_quantum_ticks == 0)
+        entity.m_quantum_ticks = m_config.default_quantum_ticks;
     entity.m_remaining_ticks = entity.m_quantum_ticks;
     entity.m_state = ThreadState::Ready;
     ++m_total;
@@ -184,11 +189,12 @@ bool Policy::on_tick(uint64_t now)
     ++m_counters.ticks;
 
     SchedEntity* current = m_current;
-    if (current == nullptr || current->m_idle_thread) ++m_counters.idle_ticks;
+    if (current == nullptr || current->m_idle_thread)
+        ++m_counters.idle_ticks;
     if (current != nullptr) {
         ++current->m_cpu_ticks;
-        if (!current->m_idle_thread && current->m_state == ThreadState::Running && current->m_remaining_ticks > 0
-            && --current->m_remaining_ticks == 0) {
+        if (!current->m_idle_thread && current->m_state == ThreadState::Running && current->m_remaining_ticks > 0 &&
+            --current->m_remaining_ticks == 0) {
             ++m_counters.quantum_expiries;
             m_need_resched = true;
         }
@@ -196,7 +202,8 @@ bool Policy::on_tick(uint64_t now)
 
     // Sleepers due now. One that slept but has not been switched away from yet just keeps running.
     while (SchedEntity* sleeper = m_timers.front()) {
-        if (sleeper->m_wake_tick > now) break;
+        if (sleeper->m_wake_tick > now)
+            break;
         m_timers.remove(*sleeper);
         if (sleeper == m_current)
             set_state(*sleeper, ThreadState::Running);
@@ -209,7 +216,8 @@ bool Policy::on_tick(uint64_t now)
     // Starving entities: the age list is in order of age, so only its front can be due.
     if (const uint64_t bound = m_config.starvation_bound_ticks; bound != 0) {
         while (SchedEntity* oldest = m_age.front()) {
-            if (now - oldest->m_age_since < bound) break;
+            if (now - oldest->m_age_since < bound)
+                break;
             boost(*oldest);
         }
     }
@@ -228,7 +236,8 @@ SchedEntity* Policy::pick_next()
             set_state(*previous, ThreadState::Ready); // never queued
         } else {
             had_quantum = previous->m_remaining_ticks > 0;
-            if (!had_quantum) drop_boost(*previous); // it ran its full turn
+            if (!had_quantum)
+                drop_boost(*previous); // it ran its full turn
             enqueue(*previous, had_quantum);
         }
     }
@@ -240,8 +249,10 @@ SchedEntity* Policy::pick_next()
         next = m_idle;
 
     m_need_resched = false;
-    if (next != nullptr) set_state(*next, ThreadState::Running);
-    if (next == previous) return next; // it keeps the CPU: not a switch
+    if (next != nullptr)
+        set_state(*next, ThreadState::Running);
+    if (next == previous)
+        return next; // it keeps the CPU: not a switch
 
     if (previous != nullptr) {
         if (was_running) {
@@ -257,7 +268,8 @@ SchedEntity* Policy::pick_next()
         }
     }
     if (next != nullptr) {
-        if (!next->m_idle_thread) end_wait(*next);
+        if (!next->m_idle_thread)
+            end_wait(*next);
         ++next->m_runs;
     }
     ++m_counters.context_switches;
@@ -270,9 +282,11 @@ SchedEntity* Policy::pick_next()
 void Policy::yield()
 {
     SchedEntity* const current = m_current;
-    if (current == nullptr || current->m_state != ThreadState::Running) return;
+    if (current == nullptr || current->m_state != ThreadState::Running)
+        return;
     m_need_resched = true;
-    if (current->m_idle_thread) return;
+    if (current->m_idle_thread)
+        return;
     drop_boost(*current);
     enqueue(*current, false);
 }
@@ -292,7 +306,8 @@ void Policy::block(SchedEntity& entity)
 bool Policy::sleep_until(SchedEntity& entity, uint64_t wake_tick)
 {
     require_admitted(entity, "sleep_until");
-    if (wake_tick <= m_now) return false;
+    if (wake_tick <= m_now)
+        return false;
     leave(entity, ThreadState::Sleeping, "sleep_until");
     entity.m_wake_tick = wake_tick;
     insert_timer(entity);
@@ -327,12 +342,14 @@ void Policy::set_priority(SchedEntity& entity, Priority priority)
     require_admitted(entity, "set_priority");
     if (entity.m_idle_thread) [[unlikely]]
         kernel::panic("Loom of Fate: set_priority on the idle thread (its level is fixed)");
-    if (entity.m_base_priority == priority) return;
+    if (entity.m_base_priority == priority)
+        return;
     --m_by_priority[index_of(entity.m_base_priority)];
     ++m_by_priority[index_of(priority)];
     entity.m_base_priority = priority;
     entity.m_boostable = boostable(entity);
-    if (priority == Priority::Critical) set_boosted(entity, false);
+    if (priority == Priority::Critical)
+        set_boosted(entity, false);
     const uint8_t level = entity.m_boosted ? kLevelBoost : level_of(priority);
     if (entity.queued()) {
         if (level != entity.m_level) {
@@ -351,9 +368,11 @@ void Policy::set_priority(SchedEntity& entity, Priority priority)
 void Policy::set_quantum(SchedEntity& entity, uint32_t quantum_ticks)
 {
     require_admitted(entity, "set_quantum");
-    if (quantum_ticks == 0) quantum_ticks = m_config.default_quantum_ticks;
+    if (quantum_ticks == 0)
+        quantum_ticks = m_config.default_quantum_ticks;
     entity.m_quantum_ticks = quantum_ticks;
-    if (entity.m_remaining_ticks > quantum_ticks) entity.m_remaining_ticks = quantum_ticks;
+    if (entity.m_remaining_ticks > quantum_ticks)
+        entity.m_remaining_ticks = quantum_ticks;
 }
 
 // ---- Statistics -----------------------------------------------------------------------------------
@@ -389,7 +408,8 @@ uint64_t Policy::cpu_time_ns(const SchedEntity& entity) const { return ticks_to_
 
 const char* Policy::check_invariants() const
 {
-    if (const char* problem = m_queue.check()) return problem;
+    if (const char* problem = m_queue.check())
+        return problem;
 
     // Every queued entity: on the age list exactly when eligible; level Boost exactly when boosted.
     size_t eligible = 0;
@@ -399,9 +419,11 @@ const char* Policy::check_invariants() const
                 return "boost: an entity's cached eligibility disagrees with its priority";
             if (entity->m_in_age_list != eligible_for_boost(*entity))
                 return "age list: a queued entity's membership disagrees with its eligibility";
-            if ((level == kLevelBoost) != entity->m_boosted) return "boost: level Boost holds a non-boosted entity, "
-                                                                    "or a boosted entity sits elsewhere";
-            if (!entity->m_admitted) return "run queue: holds an entity that is not admitted";
+            if ((level == kLevelBoost) != entity->m_boosted)
+                return "boost: level Boost holds a non-boosted entity, "
+                       "or a boosted entity sits elsewhere";
+            if (!entity->m_admitted)
+                return "run queue: holds an entity that is not admitted";
             if (!entity->m_boosted && entity->m_level != level_of(entity->m_base_priority))
                 return "run queue: an unboosted entity is not at its priority's level";
             if (entity->m_remaining_ticks == 0 || entity->m_remaining_ticks > entity->m_quantum_ticks)
@@ -413,45 +435,61 @@ const char* Policy::check_invariants() const
     size_t age_count = 0;
     const SchedEntity* previous = nullptr;
     for (const SchedEntity* entity = m_age.front(); entity; entity = m_age.next(*entity)) {
-        if (++age_count > eligible) return "age list: longer than the eligible entities (cycle, or not queued)";
-        if (m_age.prev(*entity) != previous) return "age list: broken prev link";
-        if (!entity->m_in_age_list || !entity->queued()) return "age list: holds an entity that is not queued";
+        if (++age_count > eligible)
+            return "age list: longer than the eligible entities (cycle, or not queued)";
+        if (m_age.prev(*entity) != previous)
+            return "age list: broken prev link";
+        if (!entity->m_in_age_list || !entity->queued())
+            return "age list: holds an entity that is not queued";
         if (previous && (entity->m_age_since < previous->m_age_since || entity->m_sequence <= previous->m_sequence))
             return "age list: not in order of entry";
         if (m_config.starvation_bound_ticks != 0 && m_now - entity->m_age_since >= m_config.starvation_bound_ticks)
             return "age list: an entity past the starvation bound was not boosted";
         previous = entity;
     }
-    if (m_age.back() != previous) return "age list: tail is not its last entity";
-    if (age_count != eligible || m_age.size() != eligible) return "age list: size disagrees with the eligible entities";
+    if (m_age.back() != previous)
+        return "age list: tail is not its last entity";
+    if (age_count != eligible || m_age.size() != eligible)
+        return "age list: size disagrees with the eligible entities";
 
     size_t sleepers = 0;
     previous = nullptr;
     for (const SchedEntity* entity = m_timers.front(); entity; entity = TimerList::next(*entity)) {
-        if (++sleepers > m_timers.size()) return "timer queue: longer than its size (cycle or duplicate)";
-        if (TimerList::prev(*entity) != previous) return "timer queue: broken prev link";
-        if (entity->m_state != ThreadState::Sleeping) return "timer queue: holds an entity that is not Sleeping";
-        if (entity->queued()) return "timer queue: a sleeper is also in the run queue";
-        if (entity->m_wake_tick <= m_now) return "timer queue: a sleeper is past its wake tick";
-        if (previous
-            && (entity->m_wake_tick < previous->m_wake_tick
-                || (entity->m_wake_tick == previous->m_wake_tick && entity->m_sequence <= previous->m_sequence)))
+        if (++sleepers > m_timers.size())
+            return "timer queue: longer than its size (cycle or duplicate)";
+        if (TimerList::prev(*entity) != previous)
+            return "timer queue: broken prev link";
+        if (entity->m_state != ThreadState::Sleeping)
+            return "timer queue: holds an entity that is not Sleeping";
+        if (entity->queued())
+            return "timer queue: a sleeper is also in the run queue";
+        if (entity->m_wake_tick <= m_now)
+            return "timer queue: a sleeper is past its wake tick";
+        if (previous &&
+            (entity->m_wake_tick < previous->m_wake_tick ||
+             (entity->m_wake_tick == previous->m_wake_tick && entity->m_sequence <= previous->m_sequence)))
             return "timer queue: not sorted by wake tick (FIFO among equal ticks)";
         previous = entity;
     }
-    if (m_timers.back() != previous) return "timer queue: tail is not its last entity";
-    if (sleepers != m_timers.size()) return "timer queue: size disagrees with its length";
+    if (m_timers.back() != previous)
+        return "timer queue: tail is not its last entity";
+    if (sleepers != m_timers.size())
+        return "timer queue: size disagrees with its length";
     if (sleepers != m_by_state[index_of(ThreadState::Sleeping)])
         return "counts: Sleeping disagrees with the timer queue";
 
     const bool current_running = m_current != nullptr && m_current->m_state == ThreadState::Running;
     if (m_current != nullptr) {
-        if (!m_current->m_admitted) return "current: not admitted";
-        if (current_running && m_current->queued()) return "current: Running but queued";
-        if (!current_running && !m_need_resched) return "current: on its way out but no switch requested";
+        if (!m_current->m_admitted)
+            return "current: not admitted";
+        if (current_running && m_current->queued())
+            return "current: Running but queued";
+        if (!current_running && !m_need_resched)
+            return "current: on its way out but no switch requested";
     }
     if (m_idle != nullptr) {
-        if (m_idle->queued()) return "idle thread: queued";
+        if (m_idle->queued())
+            return "idle thread: queued";
         if (m_idle->m_state != (m_idle == m_current ? ThreadState::Running : ThreadState::Ready))
             return "idle thread: neither running as current nor Ready";
     }
@@ -470,12 +508,13 @@ const char* Policy::check_invariants() const
         state_sum += m_by_state[i];
     for (unsigned i = 0; i < kPriorityCount; ++i)
         priority_sum += m_by_priority[i];
-    if (state_sum != m_total || priority_sum != m_total) return "counts: per-state or per-priority sums != total";
+    if (state_sum != m_total || priority_sum != m_total)
+        return "counts: per-state or per-priority sums != total";
 
     // A switch is due whenever something queued outranks what runs.
     const uint8_t top = m_queue.highest_level();
-    if (top != RunQueue::kNoLevel && !m_need_resched
-        && (m_current == nullptr || !current_running || outranks(top, m_current->m_level)))
+    if (top != RunQueue::kNoLevel && !m_need_resched &&
+        (m_current == nullptr || !current_running || outranks(top, m_current->m_level)))
         return "need_resched: clear although a queued entity outranks the running one";
     return nullptr;
 }
@@ -487,8 +526,10 @@ uint32_t jain_index_ppm(lib::Span<const uint64_t> values)
     const size_t n = values.size();
     uint64_t largest = 0;
     for (const uint64_t value : values)
-        if (value > largest) largest = value;
-    if (n == 0 || largest == 0) return kJainPerfectPpm;
+        if (value > largest)
+            largest = value;
+    if (n == 0 || largest == 0)
+        return kJainPerfectPpm;
 
     // With n < 2^lg and every value below 2^(64 - lg): sum < 2^64, sum^2 < 2^128 and
     // n * sum of squares < 2^128. Shift the values right until they fit.
@@ -506,7 +547,8 @@ uint32_t jain_index_ppm(lib::Span<const uint64_t> values)
     }
     unsigned __int128 numerator = static_cast<unsigned __int128>(sum) * sum;
     unsigned __int128 denominator = sum_squares * n;
-    if (denominator == 0) return kJainPerfectPpm; // every value shifted to 0 cannot happen; be safe
+    if (denominator == 0)
+        return kJainPerfectPpm; // every value shifted to 0 cannot happen; be safe
 
     // Cauchy-Schwarz: numerator <= denominator. Drop low bits until both fit 64 bits, then
     // numerator * 10^6 / denominator with lib::mul_div (no 128-bit division call).
@@ -520,7 +562,8 @@ uint32_t jain_index_ppm(lib::Span<const uint64_t> values)
     const uint64_t den = static_cast<uint64_t>(denominator);
     uint64_t remainder = 0;
     uint64_t ppm = lib::mul_div(num, kJainPerfectPpm, den, &remainder);
-    if (remainder >= den - remainder) ++ppm; // round half up
+    if (remainder >= den - remainder)
+        ++ppm; // round half up
     return ppm > kJainPerfectPpm ? kJainPerfectPpm : static_cast<uint32_t>(ppm);
 }
 

@@ -119,16 +119,16 @@ struct PolicyCounts {
 
 // Event counters since construction.
 struct PolicyCounters {
-    uint64_t ticks = 0;               // on_tick calls
-    uint64_t idle_ticks = 0;          // ticks charged to the idle thread, or to nobody
-    uint64_t context_switches = 0;    // pick_next() changed the running entity
+    uint64_t ticks = 0;            // on_tick calls
+    uint64_t idle_ticks = 0;       // ticks charged to the idle thread, or to nobody
+    uint64_t context_switches = 0; // pick_next() changed the running entity
     uint64_t voluntary_switches = 0;
     uint64_t involuntary_switches = 0;
-    uint64_t preemptions = 0;         // involuntary with quantum left
-    uint64_t quantum_expiries = 0;    // a running entity's quantum reached 0
-    uint64_t wakeups = 0;             // wake() that woke something, and timer wake-ups
-    uint64_t timer_wakeups = 0;       // ...of which by the timer queue
-    uint64_t boosts = 0;              // starvation boosts given
+    uint64_t preemptions = 0;      // involuntary with quantum left
+    uint64_t quantum_expiries = 0; // a running entity's quantum reached 0
+    uint64_t wakeups = 0;          // wake() that woke something, and timer wake-ups
+    uint64_t timer_wakeups = 0;    // ...of which by the timer queue
+    uint64_t boosts = 0;           // starvation boosts given
 };
 
 class Policy {
@@ -136,8 +136,7 @@ public:
     // constexpr, so the kernel's single instance can be constinit (no constructor ordering).
     constexpr explicit Policy(const PolicyConfig& config = {})
         : m_config(sanitized(config)), m_boostable_priorities(boostable_priorities(m_config))
-    {
-    }
+    { }
     Policy(const Policy&) = delete;
     Policy& operator=(const Policy&) = delete;
 
@@ -232,8 +231,10 @@ private:
     // A zero quantum or period denominator would make no sense: replace them with 1.
     static constexpr PolicyConfig sanitized(PolicyConfig config)
     {
-        if (config.default_quantum_ticks == 0) config.default_quantum_ticks = 1;
-        if (config.tick_period_denominator == 0) config.tick_period_denominator = 1;
+        if (config.default_quantum_ticks == 0)
+            config.default_quantum_ticks = 1;
+        if (config.tick_period_denominator == 0)
+            config.tick_period_denominator = 1;
         return config;
     }
 
@@ -241,12 +242,15 @@ private:
     // boost (the config part of eligible_for_boost, computed once).
     static constexpr uint8_t boostable_priorities(const PolicyConfig& config)
     {
-        if (config.starvation_bound_ticks == 0) return 0;
+        if (config.starvation_bound_ticks == 0)
+            return 0;
         uint8_t mask = 0;
         for (unsigned p = 0; p < kPriorityCount; ++p) {
             const auto priority = static_cast<Priority>(p);
-            if (priority == Priority::Critical) continue;
-            if (priority == Priority::Idle && !config.boost_idle_priority) continue;
+            if (priority == Priority::Critical)
+                continue;
+            if (priority == Priority::Idle && !config.boost_idle_priority)
+                continue;
             mask = static_cast<uint8_t>(mask | (1u << p));
         }
         return mask;
@@ -306,7 +310,8 @@ inline bool Policy::eligible_for_boost(const SchedEntity& entity) const
 
 inline void Policy::set_boosted(SchedEntity& entity, bool boosted)
 {
-    if (entity.m_boosted == boosted) return;
+    if (entity.m_boosted == boosted)
+        return;
     entity.m_boosted = boosted;
     if (boosted)
         ++m_boosted;
@@ -336,12 +341,14 @@ inline void Policy::end_wait(SchedEntity& entity)
 {
     const uint64_t waited = m_now - entity.m_ready_since;
     entity.m_total_wait += waited;
-    if (waited > entity.m_max_wait) entity.m_max_wait = waited;
+    if (waited > entity.m_max_wait)
+        entity.m_max_wait = waited;
 }
 
 inline void Policy::age_list_remove(SchedEntity& entity)
 {
-    if (!entity.m_in_age_list) return;
+    if (!entity.m_in_age_list)
+        return;
     m_age.remove(entity);
     entity.m_in_age_list = false;
 }

@@ -26,24 +26,35 @@ const char* RunQueue::check() const
     for (unsigned level = 0; level < kLevelCount; ++level) {
         const Fifo& fifo = m_levels[level];
         const bool bit = (m_mask >> level) & 1;
-        if (bit != !fifo.empty()) return "run queue: non-empty mask disagrees with a level's FIFO";
+        if (bit != !fifo.empty())
+            return "run queue: non-empty mask disagrees with a level's FIFO";
         size_t count = 0;
         const SchedEntity* prev = nullptr;
         for (const SchedEntity* entity = fifo.front(); entity; entity = Fifo::next(*entity)) {
-            if (++count > m_size) return "run queue: a FIFO is longer than the queue (cycle or duplicate)";
-            if (Fifo::prev(*entity) != prev) return "run queue: broken prev link";
-            if (entity->m_queue_level != level) return "run queue: entity's queued_level is not its FIFO's level";
-            if (entity->m_level != level) return "run queue: entity queued at a level other than its own level()";
-            if (entity->m_state != ThreadState::Ready) return "run queue: queued entity is not Ready";
-            if (entity->m_idle_thread) return "run queue: the idle thread is queued";
+            if (++count > m_size)
+                return "run queue: a FIFO is longer than the queue (cycle or duplicate)";
+            if (Fifo::prev(*entity) != prev)
+                return "run queue: broken prev link";
+            if (entity->m_queue_level != level)
+                return "run queue: entity's queued_level is not its FIFO's level";
+            if (entity->m_level != level)
+                return "run queue: entity queued at a level other than its own level()";
+            if (entity->m_state != ThreadState::Ready)
+                return "run queue: queued entity is not Ready";
+            if (entity->m_idle_thread)
+                return "run queue: the idle thread is queued";
             prev = entity;
         }
-        if (fifo.back() != prev) return "run queue: FIFO tail is not its last entity";
-        if (count != fifo.size()) return "run queue: FIFO size disagrees with its length";
+        if (fifo.back() != prev)
+            return "run queue: FIFO tail is not its last entity";
+        if (count != fifo.size())
+            return "run queue: FIFO size disagrees with its length";
         total += count;
     }
-    if (m_mask >> kLevelCount) return "run queue: mask bit set above the last level";
-    if (total != m_size) return "run queue: total size disagrees with the FIFOs";
+    if (m_mask >> kLevelCount)
+        return "run queue: mask bit set above the last level";
+    if (total != m_size)
+        return "run queue: total size disagrees with the FIFOs";
     return nullptr;
 }
 

@@ -42,16 +42,14 @@ public:
             panic_not_queued(entity);
         Fifo& fifo = m_levels[level];
         fifo.remove(entity);
-        if (fifo.empty()) m_mask &= ~(uint64_t { 1 } << level);
+        if (fifo.empty())
+            m_mask &= ~(uint64_t{1} << level);
         entity.m_queue_level = SchedEntity::kNotQueued;
         --m_size;
     }
 
     // The head of the most urgent non-empty level (nullptr when empty), and taking it out.
-    SchedEntity* peek_next() const
-    {
-        return m_mask ? m_levels[lowest_set_bit()].front() : nullptr;
-    }
+    SchedEntity* peek_next() const { return m_mask ? m_levels[lowest_set_bit()].front() : nullptr; }
     SchedEntity* pop_next() { return m_mask ? pop_front(lowest_set_bit()) : nullptr; }
     // Exactly push_back(entity) followed by pop_next(), in one step (a yield's requeue and
     // pick): returns the entity taken out. That is `entity` itself, left unqueued and the queue
@@ -59,9 +57,11 @@ public:
     SchedEntity* push_back_pop_next(SchedEntity& entity)
     {
         const unsigned level = check_insertable(entity);
-        if (m_mask == 0) return &entity;
+        if (m_mask == 0)
+            return &entity;
         const auto top = static_cast<unsigned>(__builtin_ctzll(m_mask)); // m_mask != 0
-        if (level < top) return &entity; // everything queued is less urgent (outranked)
+        if (level < top)
+            return &entity; // everything queued is less urgent (outranked)
         SchedEntity* next;
         if (top == level) [[likely]] {
             // Round robin among equals: the head leaves, `entity` joins the tail; the level's
@@ -70,9 +70,10 @@ public:
         } else {
             Fifo& from = m_levels[top];
             next = from.pop_front(); // non-null: level `top` is non-empty
-            if (from.empty()) m_mask &= ~(uint64_t { 1 } << top);
+            if (from.empty())
+                m_mask &= ~(uint64_t{1} << top);
             m_levels[level].push_back(entity);
-            m_mask |= uint64_t { 1 } << level;
+            m_mask |= uint64_t{1} << level;
         }
         next->m_queue_level = SchedEntity::kNotQueued;
         entity.m_queue_level = static_cast<uint8_t>(level);
@@ -83,7 +84,8 @@ public:
     SchedEntity* pop_front(uint8_t level)
     {
         SchedEntity* entity = front(level);
-        if (entity) remove(*entity);
+        if (entity)
+            remove(*entity);
         return entity;
     }
     // The entity queued behind `entity` on the same level (for walks).
@@ -123,7 +125,7 @@ private:
         else
             m_levels[level].push_back(entity);
         entity.m_queue_level = level;
-        m_mask |= uint64_t { 1 } << level;
+        m_mask |= uint64_t{1} << level;
         ++m_size;
     }
     // The reports, out of line and off the hot paths (run_queue.cpp).

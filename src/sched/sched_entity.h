@@ -36,8 +36,7 @@ public:
     // not part of the Loom until admitted (its state reads Blocked until then).
     constexpr explicit SchedEntity(uint64_t id = 0, Priority priority = Priority::Normal, uint32_t quantum_ticks = 0)
         : m_id(id), m_quantum_ticks(quantum_ticks), m_base_priority(priority), m_level(level_of(priority))
-    {
-    }
+    { }
     SchedEntity(const SchedEntity&) = delete;
     SchedEntity& operator=(const SchedEntity&) = delete;
 
@@ -66,12 +65,12 @@ public:
     // Statistics. CPU time is sampled: each timer tick is charged in full to whoever was on the
     // CPU when it fired (Policy::cpu_time_ns converts to nanoseconds).
     uint64_t cpu_ticks() const { return m_cpu_ticks; }
-    uint64_t runs() const { return m_runs; }                 // times it was given the CPU
-    uint64_t voluntary_switches() const { return m_voluntary; }   // left the CPU by yield/block/sleep/exit
+    uint64_t runs() const { return m_runs; }                        // times it was given the CPU
+    uint64_t voluntary_switches() const { return m_voluntary; }     // left the CPU by yield/block/sleep/exit
     uint64_t involuntary_switches() const { return m_involuntary; } // taken off the CPU while runnable
-    uint64_t preemptions() const { return m_preemptions; }   // ...of those, with quantum left (outranked)
-    uint64_t boosts() const { return m_boosts; }             // starvation boosts received
-    uint64_t max_wait_ticks() const { return m_max_wait; }   // longest stretch Ready before running
+    uint64_t preemptions() const { return m_preemptions; }          // ...of those, with quantum left (outranked)
+    uint64_t boosts() const { return m_boosts; }                    // starvation boosts received
+    uint64_t max_wait_ticks() const { return m_max_wait; }          // longest stretch Ready before running
     uint64_t total_wait_ticks() const { return m_total_wait; }
 
 private:
@@ -87,7 +86,7 @@ private:
     uint64_t m_ready_since = 0;
     uint64_t m_wake_tick = 0;
     uint64_t m_age_since = 0; // when it joined the age list (the starvation clock)
-    uint64_t m_sequence = 0; // order of entry into the age list / timer queue (tie-breaks in checks)
+    uint64_t m_sequence = 0;  // order of entry into the age list / timer queue (tie-breaks in checks)
 
     uint64_t m_cpu_ticks = 0;
     uint64_t m_runs = 0;
@@ -118,7 +117,7 @@ private:
 // copyable or movable (the sentinel points at itself).
 class AgeRing {
 public:
-    constexpr AgeRing() : m_anchor { &m_anchor, &m_anchor } {}
+    constexpr AgeRing() : m_anchor{&m_anchor, &m_anchor} { }
     AgeRing(const AgeRing&) = delete;
     AgeRing& operator=(const AgeRing&) = delete;
 
@@ -152,7 +151,8 @@ public:
 private:
     SchedEntity* entity_of(const RingLink* link) const
     {
-        if (link == &m_anchor || link == nullptr) return nullptr;
+        if (link == &m_anchor || link == nullptr)
+            return nullptr;
         return reinterpret_cast<SchedEntity*>(reinterpret_cast<uintptr_t>(link) - offsetof(SchedEntity, m_age_link));
     }
 

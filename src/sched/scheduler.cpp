@@ -9,16 +9,16 @@
 #include <type_traits>
 
 #include "arch/cpu.h"
-#include "lib/panic.h"
-#include "time/time.h"
 #include "lib/log.h"
+#include "lib/panic.h"
 #include "lib/string.h"
+#include "lib/thread_safety.h"
 #include "mm/kmalloc.h"
 #include "sched/policy.h"
 #include "sched/trace.h"
-#include "lib/thread_safety.h"
 #include "sync/irq_spinlock.h"
 #include "sync/preempt.h"
+#include "time/time.h"
 
 namespace sched {
 
@@ -60,10 +60,10 @@ using kernel::sync::LockRank;
 
 // Everything below is guarded by g_lock (interrupts off while held), except where noted; the
 // AETHELOS_GUARDED_BY annotations let clang check it (ctest check:thread-safety).
-constinit IrqSpinLock g_lock { "scheduler", LockRank::kScheduler };
+constinit IrqSpinLock g_lock{"scheduler", LockRank::kScheduler};
 // A valid, empty Policy from the start (so yield() before init() needs no check of its own: it
 // finds no current entity), rebuilt with the real configuration by init().
-constinit Policy g_policy AETHELOS_GUARDED_BY(g_lock) {};
+constinit Policy g_policy AETHELOS_GUARDED_BY(g_lock){};
 constinit mm::ObjectCache<Thread> g_threads; // has its own lock
 // The running thread. Written under the lock with interrupts off; read lock-free by current()
 // and the owner-name hook (a word-sized load on the one CPU).
@@ -139,16 +139,19 @@ bool outranked_locked() AETHELOS_REQUIRES(g_lock)
 {
     g_lock.assert_held();
     const SchedEntity* running = policy().current();
-    if (running == nullptr || running->is_idle_thread() || running->state() != ThreadState::Running) return true;
+    if (running == nullptr || running->is_idle_thread() || running->state() != ThreadState::Running)
+        return true;
     const uint8_t mine = level_of(running->base_priority());
     const RunQueue& queue = policy().run_queue();
-    uint64_t more_urgent = queue.non_empty_mask() & ((uint64_t { 1 } << mine) - 1);
+    uint64_t more_urgent = queue.non_empty_mask() & ((uint64_t{1} << mine) - 1);
     while (more_urgent != 0) {
         const auto level = static_cast<uint8_t>(std::countr_zero(more_urgent));
         more_urgent &= more_urgent - 1;
-        if (level != kLevelBoost) return true;
+        if (level != kLevelBoost)
+            return true;
         for (const SchedEntity* e = queue.front(level); e != nullptr; e = RunQueue::next(*e))
-            if (level_of(e->base_priority()) < mine) return true;
+            if (level_of(e->base_priority()) < mine)
+                return true;
     }
     return false;
 }
@@ -159,7 +162,8 @@ bool resched_allowed_locked() AETHELOS_REQUIRES(g_lock)
     g_lock.assert_held();
     if (g_timer_preemption) [[likely]]
         return true;
-    if (outranked_locked()) return true;
+    if (outranked_locked())
+        return true;
     ++g_held_back;
     return false;
 }
@@ -168,7 +172,8 @@ bool resched_allowed_locked() AETHELOS_REQUIRES(g_lock)
 void mirror_resched() AETHELOS_REQUIRES(g_lock)
 {
     g_lock.assert_held();
-    if (policy().need_resched() && resched_allowed_locked()) kernel::sync::set_need_resched();
+    if (policy().need_resched() && resched_allowed_locked())
+        kernel::sync::set_need_resched();
 }
 
 void link_thread(Thread* t) AETHELOS_REQUIRES(g_lock)
@@ -176,7 +181,8 @@ void link_thread(Thread* t) AETHELOS_REQUIRES(g_lock)
     g_lock.assert_held();
     A::all_prev(*t) = nullptr;
     A::all_next(*t) = g_all;
-    if (g_all != nullptr) A::all_prev(*g_all) = t;
+    if (g_all != nullptr)
+        A::all_prev(*g_all) = t;
     g_all = t;
     ++g_live;
 }
@@ -188,7 +194,8 @@ void unlink_thread(Thread* t) AETHELOS_REQUIRES(g_lock)
         A::all_next(*A::all_prev(*t)) = A::all_next(*t);
     else
         g_all = A::all_next(*t);
-    if (A::all_next(*t) != nullptr) A::all_prev(*A::all_next(*t)) = A::all_prev(*t);
+    if (A::all_next(*t) != nullptr)
+        A::all_prev(*A::all_next(*t)) = A::all_prev(*t);
     --g_live;
 }
 
@@ -217,7 +224,8 @@ void unlink_thread(Thread* t) AETHELOS_REQUIRES(g_lock)
     if (picked == nullptr) [[unlikely]]
         panic_nothing_to_run();
     Thread* next = A::from_entity(picked);
-    if (next == prev) return;
+    if (next == prev)
+        return;
     if (g_trace_on) [[unlikely]]
         trace_switch(prev, next, cause);
     g_current = next;
@@ -245,7 +253,8 @@ void forget_locked(Thread* t) AETHELOS_REQUIRES(g_lock)
 // Lock not held: the thread no longer runs and nothing refers to it.
 void free_thread(Thread* t) AETHELOS_EXCLUDES(g_lock)
 {
-    if (A::stack(*t).valid()) arch::kernel_stack_free(A::stack(*t));
+    if (A::stack(*t).valid())
+        arch::kernel_stack_free(A::stack(*t));
     if (auto destroyed = g_threads.destroy(t); !destroyed)
         kernel::panic("Loom of Fate: freeing thread {}: {}", static_cast<const void*>(t),
                       mm::to_string(destroyed.error()));
@@ -265,7 +274,8 @@ void reap_zombies()
             forget_locked(t);
         }
         g_lock.release(state);
-        if (t == nullptr) return;
+        if (t == nullptr)
+            return;
         free_thread(t);
     }
 }
@@ -281,14 +291,16 @@ void preempt_switch(trace::SwitchCause cause)
     ++(at_irq_exit ? g_irq_exit_requests : g_deferred_requests);
     Thread* prev = g_current;
     SchedEntity* picked = policy().pick_next();
-    if (picked != nullptr && A::from_entity(picked) != prev) ++(at_irq_exit ? g_irq_exit_switches : g_deferred_switches);
+    if (picked != nullptr && A::from_entity(picked) != prev)
+        ++(at_irq_exit ? g_irq_exit_switches : g_deferred_switches);
     switch_to_locked(prev, picked, cause);
     g_lock.release(state);
 }
 
 void irq_exit_point()
 {
-    if (!kernel::sync::need_resched() || kernel::sync::preempt_count() != 0) return;
+    if (!kernel::sync::need_resched() || kernel::sync::preempt_count() != 0)
+        return;
     kernel::sync::clear_need_resched();
     preempt_switch(trace::SwitchCause::IrqExit);
 }
@@ -301,7 +313,8 @@ void resched_hook() { preempt_switch(trace::SwitchCause::Deferred); }
     g_lock.assert_held();
     Thread* running = g_current;
     trace_record(trace::EventKind::Tick, running != nullptr ? running->id() : 0, kernel::time::uptime_ns());
-    if (policy().next_wake_tick() > now) return;
+    if (policy().next_wake_tick() > now)
+        return;
     for (Thread* t = g_all; t != nullptr; t = A::all_next(*t))
         if (t->state() == ThreadState::Sleeping && t->entity().wake_tick() <= now)
             trace_record(trace::EventKind::Wake, t->id(), 0, cause_byte(trace::WakeCause::Timer));
@@ -310,17 +323,19 @@ void resched_hook() { preempt_switch(trace::SwitchCause::Deferred); }
 // Timer interrupt (interrupts off): accounting only; the switch happens at the interrupt exit.
 void on_tick()
 {
-    IrqSpinLock::Guard guard { g_lock };
+    IrqSpinLock::Guard guard{g_lock};
     const uint64_t now = kernel::time::ticks();
     if (g_trace_on) [[unlikely]]
         trace_tick_locked(now);
-    if (policy().on_tick(now) && resched_allowed_locked()) kernel::sync::set_need_resched();
+    if (policy().on_tick(now) && resched_allowed_locked())
+        kernel::sync::set_need_resched();
 }
 
 // Around every real IRQ (interrupts off); installed only while tracing.
 void trace_irq(uint8_t irq, bool entering)
 {
-    if (!g_trace_on) return;
+    if (!g_trace_on)
+        return;
     Thread* running = g_current;
     trace_record(entering ? trace::EventKind::IrqEnter : trace::EventKind::IrqExit,
                  running != nullptr ? running->id() : 0, 0, irq);
@@ -337,8 +352,8 @@ const char* owner_name()
 [[noreturn]] void thread_start(void* arg) AETHELOS_NO_THREAD_SAFETY_ANALYSIS
 {
     Thread* self = static_cast<Thread*>(arg);
-    g_lock.release(IrqState { true });
-    A::entry(*self)(A::arg(*self));
+    g_lock.release(IrqState{true});
+    A::entry (*self)(A::arg(*self));
     sched::exit();
 }
 
@@ -357,8 +372,8 @@ uint32_t ms_to_ticks(uint64_t ms)
 }
 
 // A Thread with a mapped stack whose first switch-in runs start(arg); not yet in the Loom.
-lib::Expected<Thread*, SpawnError> create_thread(ThreadEntry entry, void* arg, const char* name,
-                                                 Priority priority, uint32_t quantum_ticks)
+lib::Expected<Thread*, SpawnError> create_thread(ThreadEntry entry, void* arg, const char* name, Priority priority,
+                                                 uint32_t quantum_ticks)
 {
     uint64_t id;
     {
@@ -367,12 +382,13 @@ lib::Expected<Thread*, SpawnError> create_thread(ThreadEntry entry, void* arg, c
         g_lock.release(state);
     }
     Thread* t = g_threads.create(id, name, priority, quantum_ticks);
-    if (t == nullptr) return lib::unexpected(SpawnError::OutOfMemory);
+    if (t == nullptr)
+        return lib::unexpected(SpawnError::OutOfMemory);
     auto stack = arch::kernel_stack_allocate();
     if (!stack) {
         (void)g_threads.destroy(t);
         return lib::unexpected(stack.error() == arch::KernelStackError::NoSlot ? SpawnError::NoStackSlot
-                                                                              : SpawnError::OutOfMemory);
+                                                                               : SpawnError::OutOfMemory);
     }
     A::stack(*t) = *stack;
     A::entry(*t) = entry;
@@ -395,7 +411,8 @@ uint64_t next_id_before_start() AETHELOS_NO_THREAD_SAFETY_ANALYSIS { return ++g_
 Thread* require_current(const char* operation)
 {
     Thread* self = g_current;
-    if (!g_initialized || self == nullptr) kernel::panic("Loom of Fate: {} before sched::init()", operation);
+    if (!g_initialized || self == nullptr)
+        kernel::panic("Loom of Fate: {} before sched::init()", operation);
     return self;
 }
 
@@ -414,7 +431,8 @@ const char* to_string(SpawnError error)
 
 void init()
 {
-    if (g_initialized) return;
+    if (g_initialized)
+        return;
     arch::thread_arch_init();
     if (auto cache = g_threads.init(mm::kernel_object_cache_host(), "thread"); !cache)
         kernel::panic("Loom of Fate: cannot create the thread cache: {}", mm::to_string(cache.error()));
@@ -429,11 +447,13 @@ void init()
     // The boot flow becomes "heartwood", running on the boot stack (no slot, no guard needed:
     // boot.S gave it one).
     Thread* boot = g_threads.create(next_id_before_start(), "heartwood", Priority::Normal, 0u);
-    if (boot == nullptr) kernel::panic("Loom of Fate: no memory for the boot thread");
+    if (boot == nullptr)
+        kernel::panic("Loom of Fate: no memory for the boot thread");
     arch::thread_context_init_current(A::context(*boot));
 
     auto idle = create_thread(&idle_main, nullptr, "idle", Priority::Idle, 0);
-    if (!idle) kernel::panic("Loom of Fate: cannot create the idle thread: {}", to_string(idle.error()));
+    if (!idle)
+        kernel::panic("Loom of Fate: cannot create the idle thread: {}", to_string(idle.error()));
 
     {
         const IrqState state = g_lock.acquire();
@@ -444,7 +464,8 @@ void init()
         policy().set_idle_thread(A::entity(**idle));
         policy().admit(A::entity(*boot));
         Thread* first = A::from_entity(policy().pick_next());
-        if (first != boot) kernel::panic("Loom of Fate: the boot thread did not become current");
+        if (first != boot)
+            kernel::panic("Loom of Fate: the boot thread did not become current");
         g_current = boot;
         kernel::sync::clear_need_resched();
         kernel::sync::set_owner_name_hook(&owner_name);
@@ -466,15 +487,18 @@ Thread* current() { return g_current; }
 lib::Expected<Thread*, SpawnError> spawn(ThreadEntry entry, void* arg, const char* name, Priority priority,
                                          uint32_t quantum_ticks)
 {
-    if (!g_initialized) return lib::unexpected(SpawnError::NotInitialized);
-    if (entry == nullptr) return lib::unexpected(SpawnError::InvalidArgument);
+    if (!g_initialized)
+        return lib::unexpected(SpawnError::NotInitialized);
+    if (entry == nullptr)
+        return lib::unexpected(SpawnError::InvalidArgument);
     // Detached threads are normally freed by the idle thread; under full load it may not run.
     reap_zombies();
     auto created = create_thread(entry, arg, name, priority, quantum_ticks);
-    if (!created) return created;
+    if (!created)
+        return created;
     Thread* t = *created;
     {
-        IrqSpinLock::Guard guard { g_lock };
+        IrqSpinLock::Guard guard{g_lock};
         link_thread(t);
         ++g_spawned;
         policy().admit(A::entity(*t));
@@ -491,7 +515,8 @@ lib::Expected<Thread*, SpawnError> spawn(ThreadEntry entry, void* arg, const cha
 void exit()
 {
     Thread* self = require_current("exit");
-    if (self == g_boot || self == g_idle) kernel::panic("Loom of Fate: thread '{}' may not exit", A::name(self));
+    if (self == g_boot || self == g_idle)
+        kernel::panic("Loom of Fate: thread '{}' may not exit", A::name(self));
     (void)g_lock.acquire();
     trace_event(trace::EventKind::Block, self->id(), 0, cause_byte(trace::BlockCause::Exit));
     policy().exit(A::entity(*self));
@@ -531,15 +556,18 @@ void join(Thread* thread)
 void detach(Thread* thread)
 {
     require_current("detach");
-    if (thread == nullptr || thread == g_boot || thread == g_idle) return;
+    if (thread == nullptr || thread == g_boot || thread == g_idle)
+        return;
     const IrqState state = g_lock.acquire();
     if (A::detached(*thread) || A::joined(*thread))
         kernel::panic("Loom of Fate: thread '{}' is detached or already joined", A::name(thread));
     A::detached(*thread) = true;
     const bool exited = thread->state() == ThreadState::Exited;
-    if (exited) forget_locked(thread);
+    if (exited)
+        forget_locked(thread);
     g_lock.release(state);
-    if (exited) free_thread(thread);
+    if (exited)
+        free_thread(thread);
 }
 
 void yield()
@@ -579,27 +607,32 @@ void sleep_for(uint64_t ms) { sleep_ticks(ms == 0 ? 0 : kernel::time::ns_to_tick
 
 void set_priority(Thread* thread, Priority priority)
 {
-    if (thread == nullptr || thread == g_idle) return;
-    IrqSpinLock::Guard guard { g_lock };
-    if (thread->state() == ThreadState::Exited) return;
+    if (thread == nullptr || thread == g_idle)
+        return;
+    IrqSpinLock::Guard guard{g_lock};
+    if (thread->state() == ThreadState::Exited)
+        return;
     policy().set_priority(A::entity(*thread), priority);
     mirror_resched();
 }
 
 void set_quantum(Thread* thread, uint32_t quantum_ticks)
 {
-    if (thread == nullptr || thread == g_idle) return;
-    IrqSpinLock::Guard guard { g_lock };
-    if (thread->state() == ThreadState::Exited) return;
+    if (thread == nullptr || thread == g_idle)
+        return;
+    IrqSpinLock::Guard guard{g_lock};
+    if (thread->state() == ThreadState::Exited)
+        return;
     policy().set_quantum(A::entity(*thread), quantum_ticks);
 }
 
 size_t set_quantum_all(uint32_t quantum_ticks)
 {
-    IrqSpinLock::Guard guard { g_lock };
+    IrqSpinLock::Guard guard{g_lock};
     size_t changed = 0;
     for (Thread* t = g_all; t != nullptr; t = A::all_next(*t)) {
-        if (t == g_idle || t->state() == ThreadState::Exited) continue;
+        if (t == g_idle || t->state() == ThreadState::Exited)
+            continue;
         policy().set_quantum(A::entity(*t), quantum_ticks);
         ++changed;
     }
@@ -624,8 +657,9 @@ void park()
 
 void unpark(Thread* thread)
 {
-    if (thread == nullptr) return;
-    IrqSpinLock::Guard guard { g_lock };
+    if (thread == nullptr)
+        return;
+    IrqSpinLock::Guard guard{g_lock};
     if (A::parked(*thread) && thread->state() == ThreadState::Blocked) {
         A::unpark_token(*thread) = true;
         if (policy().wake(A::entity(*thread)) && g_trace_on) [[unlikely]] {
@@ -667,16 +701,18 @@ void fill_counters_locked(SchedulerCounters& out) AETHELOS_REQUIRES(g_lock)
 SchedulerCounters counters()
 {
     SchedulerCounters out;
-    if (!g_initialized) return out;
-    IrqSpinLock::Guard guard { g_lock };
+    if (!g_initialized)
+        return out;
+    IrqSpinLock::Guard guard{g_lock};
     fill_counters_locked(out);
     return out;
 }
 
 bool sample(LoomSample& out, ThreadVisitor visit, void* context)
 {
-    if (!g_initialized) return false;
-    IrqSpinLock::Guard guard { g_lock };
+    if (!g_initialized)
+        return false;
+    IrqSpinLock::Guard guard{g_lock};
     out.now_ticks = policy().now();
     fill_counters_locked(out.counters);
     out.counts = policy().counts();
@@ -691,12 +727,13 @@ bool sample(LoomSample& out, ThreadVisitor visit, void* context)
 
 bool set_timer_preemption(bool enabled)
 {
-    IrqSpinLock::Guard guard { g_lock };
+    IrqSpinLock::Guard guard{g_lock};
     const bool was = g_timer_preemption;
     g_timer_preemption = enabled;
     // A switch held back meanwhile (an expired quantum) is due now; it happens when the lock is
     // released (preempt_enable's resched hook).
-    if (enabled && g_initialized) mirror_resched();
+    if (enabled && g_initialized)
+        mirror_resched();
     return was;
 }
 
@@ -734,27 +771,31 @@ TraceStatus trace_status_locked() AETHELOS_REQUIRES(g_lock)
 
 lib::Expected<TraceStatus, TraceError> trace_start()
 {
-    if (!g_initialized) return lib::unexpected(TraceError::NotInitialized);
+    if (!g_initialized)
+        return lib::unexpected(TraceError::NotInitialized);
     trace::Event* storage = nullptr;
     {
-        IrqSpinLock::Guard guard { g_lock };
+        IrqSpinLock::Guard guard{g_lock};
         storage = g_trace_storage;
     }
     if (storage == nullptr) { // first start: allocate outside the lock, keep it for good
         storage = static_cast<trace::Event*>(mm::kmalloc(kTraceRingBytes));
-        if (storage == nullptr) return lib::unexpected(TraceError::OutOfMemory);
+        if (storage == nullptr)
+            return lib::unexpected(TraceError::OutOfMemory);
         bool kept = false;
         {
-            IrqSpinLock::Guard guard { g_lock };
+            IrqSpinLock::Guard guard{g_lock};
             if (g_trace_storage == nullptr) {
                 g_trace_storage = storage;
                 kept = true;
             }
         }
-        if (!kept) mm::kfree(storage); // another start won the race
+        if (!kept)
+            mm::kfree(storage); // another start won the race
     }
-    IrqSpinLock::Guard guard { g_lock };
-    if (g_trace_dumping) return lib::unexpected(TraceError::Busy);
+    IrqSpinLock::Guard guard{g_lock};
+    if (g_trace_dumping)
+        return lib::unexpected(TraceError::Busy);
     g_trace_ring.attach(g_trace_storage, kTraceCapacity);
     g_trace_names.clear();
     for (Thread* t = g_all; t != nullptr; t = A::all_next(*t))
@@ -767,7 +808,7 @@ lib::Expected<TraceStatus, TraceError> trace_start()
 
 TraceStatus trace_stop()
 {
-    IrqSpinLock::Guard guard { g_lock };
+    IrqSpinLock::Guard guard{g_lock};
     if (g_trace_on) {
         trace_record(trace::EventKind::Stop, g_current != nullptr ? g_current->id() : 0, kernel::time::uptime_ns());
         g_trace_on = false;
@@ -780,37 +821,39 @@ bool trace_release()
 {
     trace::Event* storage;
     {
-        IrqSpinLock::Guard guard { g_lock };
-        if (g_trace_on || g_trace_dumping) return false;
+        IrqSpinLock::Guard guard{g_lock};
+        if (g_trace_on || g_trace_dumping)
+            return false;
         storage = g_trace_storage;
         g_trace_storage = nullptr;
         g_trace_ring.attach(nullptr, 0);
         g_trace_names.clear();
     }
-    if (storage != nullptr) mm::kfree(storage);
+    if (storage != nullptr)
+        mm::kfree(storage);
     return true;
 }
 
 TraceStatus trace_status()
 {
-    IrqSpinLock::Guard guard { g_lock };
+    IrqSpinLock::Guard guard{g_lock};
     return trace_status_locked();
 }
 
 // Reads the ring and the names without the lock, which g_trace_dumping makes safe: the analysis
 // cannot see that protocol.
-lib::Expected<trace::JsonReport, TraceError> trace_write_json(lib::FormatSink& out)
-    AETHELOS_NO_THREAD_SAFETY_ANALYSIS
+lib::Expected<trace::JsonReport, TraceError> trace_write_json(lib::FormatSink& out) AETHELOS_NO_THREAD_SAFETY_ANALYSIS
 {
     {
-        IrqSpinLock::Guard guard { g_lock };
-        if (g_trace_on || g_trace_dumping) return lib::unexpected(TraceError::Busy);
+        IrqSpinLock::Guard guard{g_lock};
+        if (g_trace_on || g_trace_dumping)
+            return lib::unexpected(TraceError::Busy);
         g_trace_dumping = true;
     }
     // Off and marked as dumping: nothing writes the ring or the names until we are done.
     trace::JsonOptions options;
     const trace::JsonReport report = trace::write_chrome_json(g_trace_ring, g_trace_names, options, out);
-    IrqSpinLock::Guard guard { g_lock };
+    IrqSpinLock::Guard guard{g_lock};
     g_trace_dumping = false;
     return report;
 }

@@ -89,16 +89,16 @@ struct SchedulerCounters {
     uint64_t context_switches = 0;
     uint64_t voluntary_switches = 0;
     uint64_t involuntary_switches = 0;
-    uint64_t irq_exit_requests = 0;    // reschedule requests acted on at interrupt exit
-    uint64_t irq_exit_switches = 0;    // ... of which switched to another thread
-    uint64_t deferred_requests = 0;    // reschedule requests acted on by preempt_enable (deferred)
-    uint64_t deferred_switches = 0;    // ... of which switched to another thread
-    uint64_t preemptions = 0;          // involuntary switches with quantum left (outranked)
-    uint64_t quantum_expiries = 0;     // quanta that ran out
-    uint64_t held_back = 0;            // due switches not requested because timer preemption was off
+    uint64_t irq_exit_requests = 0; // reschedule requests acted on at interrupt exit
+    uint64_t irq_exit_switches = 0; // ... of which switched to another thread
+    uint64_t deferred_requests = 0; // reschedule requests acted on by preempt_enable (deferred)
+    uint64_t deferred_switches = 0; // ... of which switched to another thread
+    uint64_t preemptions = 0;       // involuntary switches with quantum left (outranked)
+    uint64_t quantum_expiries = 0;  // quanta that ran out
+    uint64_t held_back = 0;         // due switches not requested because timer preemption was off
     uint64_t threads_spawned = 0;
     uint64_t threads_reaped = 0;
-    uint64_t threads_live = 0;         // incl. heartwood and idle
+    uint64_t threads_live = 0; // incl. heartwood and idle
     uint64_t idle_ticks = 0;
 };
 SchedulerCounters counters();
@@ -138,7 +138,7 @@ bool timer_preemption();
 // first trace_start() and kept until trace_release(). Recording happens in the Loom's hooks with
 // interrupts off; when tracing is off each hook costs one load and one predicted branch (the IRQ
 // observer is not even installed).
-inline constexpr size_t kTraceRingBytes = 2 * 1024 * 1024; // one buddy block: no rounding waste
+inline constexpr size_t kTraceRingBytes = 2 * 1024 * 1024;                       // one buddy block: no rounding waste
 inline constexpr size_t kTraceCapacity = kTraceRingBytes / sizeof(trace::Event); // 87381 events
 
 enum class TraceError : uint8_t {
@@ -151,9 +151,9 @@ const char* to_string(TraceError error);
 struct TraceStatus {
     bool on = false;
     size_t capacity = 0;
-    size_t held = 0;          // events in the ring
-    uint64_t recorded = 0;    // since the last start
-    uint64_t overwritten = 0; // lost to the ring's wraparound
+    size_t held = 0;           // events in the ring
+    uint64_t recorded = 0;     // since the last start
+    uint64_t overwritten = 0;  // lost to the ring's wraparound
     uint64_t names_missed = 0; // threads beyond the name table (shown as "thread N")
 };
 

@@ -41,17 +41,17 @@ private:
 
     SchedEntity m_entity;
     char m_name[kThreadNameBytes] = {};
-    arch::KernelStack m_stack;      // none for the boot thread (it keeps the boot stack)
+    arch::KernelStack m_stack; // none for the boot thread (it keeps the boot stack)
     ThreadEntry m_entry = nullptr;
     void* m_arg = nullptr;
-    Thread* m_joiner = nullptr;     // blocked in join() on this thread
-    Thread* m_all_next = nullptr;   // every live thread, for statistics and lookups
+    Thread* m_joiner = nullptr;   // blocked in join() on this thread
+    Thread* m_all_next = nullptr; // every live thread, for statistics and lookups
     Thread* m_all_prev = nullptr;
     Thread* m_zombie_next = nullptr; // detached and exited: the reaper frees it
     bool m_detached = false;
-    bool m_joined = false;          // someone already joins it
-    bool m_parked = false;          // blocked in park()
-    bool m_unpark_token = false;    // an unpark() arrived while not parked
+    bool m_joined = false;       // someone already joins it
+    bool m_parked = false;       // blocked in park()
+    bool m_unpark_token = false; // an unpark() arrived while not parked
     arch::ThreadContext m_context;
 };
 

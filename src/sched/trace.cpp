@@ -98,7 +98,8 @@ bool ThreadNames::add(uint64_t id, const char* name)
 const char* ThreadNames::find(uint64_t id) const
 {
     for (size_t i = 0; i < m_count; ++i)
-        if (m_entries[i].id == id) return m_entries[i].name;
+        if (m_entries[i].id == id)
+            return m_entries[i].name;
     return nullptr;
 }
 
@@ -120,7 +121,7 @@ void write_json_string(lib::FormatSink& out, const char* text)
         for (; *p != '\0'; ++p) {
             const auto c = static_cast<unsigned char>(*p);
             const char* escape = nullptr;
-            char unicode[7] = { '\\', 'u', '0', '0', 0, 0, 0 };
+            char unicode[7] = {'\\', 'u', '0', '0', 0, 0, 0};
             switch (c) {
             case '"': escape = "\\\""; break;
             case '\\': escape = "\\\\"; break;
@@ -138,12 +139,15 @@ void write_json_string(lib::FormatSink& out, const char* text)
                     escape = unicode;
                 }
             }
-            if (escape == nullptr) continue;
-            if (p > run) out.write(run, static_cast<size_t>(p - run));
+            if (escape == nullptr)
+                continue;
+            if (p > run)
+                out.write(run, static_cast<size_t>(p - run));
             out.write(escape, lib::c_string_length(escape));
             run = p + 1;
         }
-        if (p > run) out.write(run, static_cast<size_t>(p - run));
+        if (p > run)
+            out.write(run, static_cast<size_t>(p - run));
     }
     put(out, "\"");
 }
@@ -160,7 +164,8 @@ public:
         m_next = find_tick(0);
         m_second = m_next == kNone ? kNone : find_tick(m_next + 1);
         for (size_t i = 0; i < ring.size(); ++i)
-            if (ring.at(i).kind == EventKind::Tick) ++m_anchors;
+            if (ring.at(i).kind == EventKind::Tick)
+                ++m_anchors;
         // No tick at all: anchor on the Start event (its uptime has tick resolution) or on zero.
         for (size_t i = 0; i < ring.size() && m_next == kNone; ++i) {
             if (ring.at(i).kind == EventKind::Start) {
@@ -169,7 +174,8 @@ public:
                 break;
             }
         }
-        if (m_next == kNone && m_fixed_stamp == 0 && ring.size() > 0) m_fixed_stamp = ring.at(0).stamp;
+        if (m_next == kNone && m_fixed_stamp == 0 && ring.size() > 0)
+            m_fixed_stamp = ring.at(0).stamp;
     }
 
     size_t anchors() const { return m_anchors; }
@@ -194,7 +200,8 @@ public:
                                         : fixed_rate(m_prev, event.stamp);
         else
             ns = extrapolate(m_fixed_stamp, m_fixed_ns, event.stamp, m_options.fallback_ns_per_kcycle, 1000);
-        if (ns < m_last) ns = m_last; // never backwards, even if stamps were
+        if (ns < m_last)
+            ns = m_last; // never backwards, even if stamps were
         m_last = ns;
         return ns;
     }
@@ -203,7 +210,8 @@ private:
     size_t find_tick(size_t from) const
     {
         for (size_t i = from; i < m_ring.size(); ++i)
-            if (m_ring.at(i).kind == EventKind::Tick) return i;
+            if (m_ring.at(i).kind == EventKind::Tick)
+                return i;
         return kNone;
     }
     uint64_t tick_ns(size_t index) const { return m_ring.at(index).value; }
@@ -212,7 +220,8 @@ private:
     {
         const uint64_t stamp_a = m_ring.at(a).stamp, stamp_b = m_ring.at(b).stamp;
         const uint64_t ns_a = tick_ns(a), ns_b = tick_ns(b);
-        if (stamp_b <= stamp_a || ns_b <= ns_a) return fixed_rate(base, stamp);
+        if (stamp_b <= stamp_a || ns_b <= ns_a)
+            return fixed_rate(base, stamp);
         return extrapolate(m_ring.at(base).stamp, tick_ns(base), stamp, ns_b - ns_a, stamp_b - stamp_a);
     }
     uint64_t fixed_rate(size_t base, uint64_t stamp) const
@@ -222,8 +231,10 @@ private:
     // base_ns + (stamp - base_stamp) * num / den, clamped at 0.
     static uint64_t extrapolate(uint64_t base_stamp, uint64_t base_ns, uint64_t stamp, uint64_t num, uint64_t den)
     {
-        if (den == 0) return base_ns;
-        if (stamp >= base_stamp) return base_ns + lib::mul_div(stamp - base_stamp, num, den);
+        if (den == 0)
+            return base_ns;
+        if (stamp >= base_stamp)
+            return base_ns + lib::mul_div(stamp - base_stamp, num, den);
         const uint64_t back = lib::mul_div(base_stamp - stamp, num, den);
         return back < base_ns ? base_ns - back : 0;
     }
@@ -242,10 +253,13 @@ private:
 
 class JsonWriter {
 public:
-    JsonWriter(const ThreadNames& names, lib::FormatSink& out) : m_names(names), m_out(out) {}
+    JsonWriter(const ThreadNames& names, lib::FormatSink& out) : m_names(names), m_out(out) { }
 
     // `"ts":` in microseconds with three decimals.
-    void write_ts(const char* key, uint64_t ns) { lib::format_to(m_out, ",\"{}\":{}.{:03}", key, ns / 1000, ns % 1000); }
+    void write_ts(const char* key, uint64_t ns)
+    {
+        lib::format_to(m_out, ",\"{}\":{}.{:03}", key, ns / 1000, ns % 1000);
+    }
 
     // Opens one event object (after the separator), up to and including "tid".
     void begin(const char* name_prefix, uint64_t name_number, bool numbered, const char* ph, uint32_t tid)
@@ -281,7 +295,8 @@ public:
         put(m_out, m_first ? "\n" : ",\n");
         m_first = false;
         lib::format_to(m_out, "{{\"name\":\"{}\",\"ph\":\"M\",\"pid\":1", kind);
-        if (with_tid) lib::format_to(m_out, ",\"tid\":{}", tid);
+        if (with_tid)
+            lib::format_to(m_out, ",\"tid\":{}", tid);
         put(m_out, ",\"args\":{\"name\":");
         write_json_string(m_out, value);
         put(m_out, "}}");
@@ -290,7 +305,8 @@ public:
     // The thread's name for slices; "thread N" when unknown.
     const char* thread_name(uint32_t tid, char (&buf)[kTraceNameBytes]) const
     {
-        if (const char* name = m_names.find(tid)) return name;
+        if (const char* name = m_names.find(tid))
+            return name;
         lib::format(buf, sizeof(buf), "thread {}", tid);
         return buf;
     }
@@ -351,11 +367,14 @@ JsonReport write_chrome_json(const Ring& ring, const ThreadNames& names, const J
     char name_buf[kTraceNameBytes];
 
     auto close_running = [&](uint64_t ns, const char* left, bool has_next, uint32_t next) {
-        if (!running.known) return;
+        if (!running.known)
+            return;
         w.slice(w.thread_name(running.tid, name_buf), 0, false, running.tid, running.since_ns, ns);
         lib::format_to(out, ",\"cat\":\"running\",\"args\":{{\"left\":\"{}\"", left);
-        if (has_next) lib::format_to(out, ",\"next\":{}", next);
-        if (running.partial) lib::format_to(out, ",\"started_before_oldest_event\":true");
+        if (has_next)
+            lib::format_to(out, ",\"next\":{}", next);
+        if (running.partial)
+            lib::format_to(out, ",\"started_before_oldest_event\":true");
         put(out, "}}");
         ++report.slices;
         running.known = false;
@@ -364,13 +383,14 @@ JsonReport write_chrome_json(const Ring& ring, const ThreadNames& names, const J
     for (size_t i = 0; i < ring.size(); ++i) {
         const Event& e = ring.at(i);
         const uint64_t ns = clock.ns_at(i);
-        if (i == 0) first_ns = ns;
+        if (i == 0)
+            first_ns = ns;
         last_ns = ns;
         switch (e.kind) {
         case EventKind::Start:
             w.instant("trace start", e.thread, ns, true);
             put(out, "}");
-            running = { true, e.thread, ns, false };
+            running = {true, e.thread, ns, false};
             break;
         case EventKind::Stop:
             close_running(ns, "trace stop", false, 0);
@@ -379,9 +399,9 @@ JsonReport write_chrome_json(const Ring& ring, const ThreadNames& names, const J
             break;
         case EventKind::Switch: {
             if (!running.known || running.tid != e.thread) // its start was overwritten (or lost)
-                running = { true, e.thread, first_ns, true };
+                running = {true, e.thread, first_ns, true};
             close_running(ns, to_string(static_cast<SwitchCause>(e.detail)), true, static_cast<uint32_t>(e.value));
-            running = { true, static_cast<uint32_t>(e.value), ns, false };
+            running = {true, static_cast<uint32_t>(e.value), ns, false};
             break;
         }
         case EventKind::Preempt:
@@ -393,13 +413,15 @@ JsonReport write_chrome_json(const Ring& ring, const ThreadNames& names, const J
         case EventKind::Wake:
             w.instant("wake", e.thread, ns);
             lib::format_to(out, ",\"args\":{{\"cause\":\"{}\"", to_string(static_cast<WakeCause>(e.detail)));
-            if (e.value != 0) lib::format_to(out, ",\"by\":{}", e.value);
+            if (e.value != 0)
+                lib::format_to(out, ",\"by\":{}", e.value);
             put(out, "}}");
             break;
         case EventKind::Block:
             w.instant("block", e.thread, ns);
             lib::format_to(out, ",\"args\":{{\"cause\":\"{}\"", to_string(static_cast<BlockCause>(e.detail)));
-            if (static_cast<BlockCause>(e.detail) == BlockCause::Sleep) lib::format_to(out, ",\"until_tick\":{}", e.value);
+            if (static_cast<BlockCause>(e.detail) == BlockCause::Sleep)
+                lib::format_to(out, ",\"until_tick\":{}", e.value);
             put(out, "}}");
             break;
         case EventKind::Spawn:
@@ -416,7 +438,7 @@ JsonReport write_chrome_json(const Ring& ring, const ThreadNames& names, const J
                 lib::format_to(out, ",\"args\":{{\"irq\":{}}}}}", e.detail);
                 break;
             }
-            irqs[irq_depth++] = { e.detail, e.thread, ns };
+            irqs[irq_depth++] = {e.detail, e.thread, ns};
             break;
         case EventKind::IrqExit:
             if (irq_depth > 0 && irqs[irq_depth - 1].irq == e.detail) {

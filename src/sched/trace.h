@@ -63,7 +63,7 @@ struct Event {
     uint64_t value = 0;  // per kind, see EventKind
     uint32_t thread = 0; // thread id (ids beyond 2^32 are truncated)
     EventKind kind = EventKind::Start;
-    uint8_t detail = 0;  // per kind, see EventKind
+    uint8_t detail = 0; // per kind, see EventKind
     uint16_t reserved = 0;
 };
 static_assert(sizeof(Event) == 24);
@@ -86,7 +86,8 @@ public:
         if (m_capacity == 0) [[unlikely]]
             return;
         m_events[m_next] = event;
-        if (++m_next == m_capacity) m_next = 0;
+        if (++m_next == m_capacity)
+            m_next = 0;
         ++m_pushed;
     }
 
@@ -100,7 +101,8 @@ public:
     {
         const size_t first = m_pushed > m_capacity ? m_next : 0;
         size_t index = first + i;
-        if (index >= m_capacity) index -= m_capacity;
+        if (index >= m_capacity)
+            index -= m_capacity;
         return m_events[index];
     }
 

@@ -1,12 +1,12 @@
 #include "sync/irq_spinlock.h"
 
+#include "lib/format.h"
 #include "lib/panic.h"
 #include "time/time.h"
-#include "lib/format.h"
 
 namespace kernel::sync {
 namespace {
-constinit std::atomic<uint64_t> g_spin_limit { kDefaultSpinLimit };
+constinit std::atomic<uint64_t> g_spin_limit{kDefaultSpinLimit};
 } // namespace
 } // namespace kernel::sync
 
@@ -34,17 +34,20 @@ struct Where {
 
 inline Where where_of(std::source_location location)
 {
-    return Where { location.file_name(), static_cast<uint32_t>(location.line()) };
+    return Where{location.file_name(), static_cast<uint32_t>(location.line())};
 }
 
 inline const char* short_path(const char* path)
 {
-    if (path == nullptr) return "?";
+    if (path == nullptr)
+        return "?";
     const char* last = nullptr;
     const char* start = path;
     for (const char* p = path; *p != '\0'; ++p) {
-        if (*p != '/') continue;
-        if (last != nullptr) start = last + 1;
+        if (*p != '/')
+            continue;
+        if (last != nullptr)
+            start = last + 1;
         last = p;
     }
     return start;
@@ -115,7 +118,7 @@ void IrqSpinLock::check_capacity(std::source_location where) const
     const CpuLocal& cpu = this_cpu();
     if (cpu.held_count >= kMaxHeldSpinLocks) [[unlikely]]
         kernel::panic("'{}' already holds {} spinlocks (the most the lock checker tracks) and acquires {} at {}",
-                      current_owner_name(), cpu.held_count, LockName { this }, where_of(where));
+                      current_owner_name(), cpu.held_count, LockName{this}, where_of(where));
 }
 
 void IrqSpinLock::check_acquire(std::source_location where) const
@@ -123,19 +126,20 @@ void IrqSpinLock::check_acquire(std::source_location where) const
     const CpuLocal& cpu = this_cpu();
     if (m_owner.load(std::memory_order_relaxed) == &cpu) [[unlikely]]
         kernel::panic("recursive acquisition of {} held since {} by '{}', acquired at {}; acquired again at {}",
-                      LockName { this }, Seconds { m_acquired_ns.load(std::memory_order_relaxed) },
-                      m_owner_name.load(std::memory_order_relaxed),
-                      Where { acquired_file(), acquired_line() }, where_of(where));
+                      LockName{this}, Seconds{m_acquired_ns.load(std::memory_order_relaxed)},
+                      m_owner_name.load(std::memory_order_relaxed), Where{acquired_file(), acquired_line()},
+                      where_of(where));
     check_capacity(where);
 
     const IrqSpinLock* highest = nullptr;
     for (uint32_t i = 0; i < cpu.held_count; ++i)
-        if (highest == nullptr || cpu.held_locks[i]->m_rank > highest->m_rank) highest = cpu.held_locks[i];
+        if (highest == nullptr || cpu.held_locks[i]->m_rank > highest->m_rank)
+            highest = cpu.held_locks[i];
     if (highest != nullptr && m_rank <= highest->m_rank) [[unlikely]]
         kernel::panic("lock order inversion: '{}' acquires {} at {} while holding {}, acquired at {}; "
                       "a lock's rank must exceed the rank of every lock held",
-                      current_owner_name(), LockName { this }, where_of(where), LockName { highest },
-                      Where { highest->acquired_file(), highest->acquired_line() });
+                      current_owner_name(), LockName{this}, where_of(where), LockName{highest},
+                      Where{highest->acquired_file(), highest->acquired_line()});
 }
 
 void IrqSpinLock::note_acquired(std::source_location where)
@@ -155,17 +159,16 @@ void IrqSpinLock::check_release() const
     const CpuLocal& cpu = this_cpu();
     const CpuLocal* owner = m_owner.load(std::memory_order_relaxed);
     if (!m_locked.load(std::memory_order_relaxed)) [[unlikely]]
-        kernel::panic("release of {} by '{}', which does not hold it: the lock is free", LockName { this },
+        kernel::panic("release of {} by '{}', which does not hold it: the lock is free", LockName{this},
                       current_owner_name());
     if (owner != &cpu) [[unlikely]]
         kernel::panic("release of {} by '{}', which does not hold it: held by '{}' since {}, acquired at {}",
-                      LockName { this }, current_owner_name(), m_owner_name.load(std::memory_order_relaxed),
-                      Seconds { m_acquired_ns.load(std::memory_order_relaxed) },
-                      Where { acquired_file(), acquired_line() });
+                      LockName{this}, current_owner_name(), m_owner_name.load(std::memory_order_relaxed),
+                      Seconds{m_acquired_ns.load(std::memory_order_relaxed)}, Where{acquired_file(), acquired_line()});
     if (arch::interrupts_enabled()) [[unlikely]]
         kernel::panic("{} released by '{}' with interrupts enabled: something re-enabled them inside the "
                       "critical section that began at {}",
-                      LockName { this }, current_owner_name(), Where { acquired_file(), acquired_line() });
+                      LockName{this}, current_owner_name(), Where{acquired_file(), acquired_line()});
 }
 
 void IrqSpinLock::note_released()
@@ -173,7 +176,8 @@ void IrqSpinLock::note_released()
     CpuLocal& cpu = this_cpu();
     // Usually the innermost lock, but the manual API may release out of order.
     for (uint32_t i = cpu.held_count; i-- > 0;) {
-        if (cpu.held_locks[i] != this) continue;
+        if (cpu.held_locks[i] != this)
+            continue;
         for (uint32_t j = i; j + 1 < cpu.held_count; ++j)
             cpu.held_locks[j] = cpu.held_locks[j + 1];
         cpu.held_locks[--cpu.held_count] = nullptr;
@@ -185,33 +189,34 @@ void IrqSpinLock::note_released()
     m_acquired_line.store(0, std::memory_order_relaxed);
 }
 
-void IrqSpinLock::report_spin_timeout([[maybe_unused]] IrqState state, uint64_t spins,
-                                      std::source_location where)
+void IrqSpinLock::report_spin_timeout([[maybe_unused]] IrqState state, uint64_t spins, std::source_location where)
 {
     // Read the holder first: it may let go at any moment.
     const char* owner_name = m_owner_name.load(std::memory_order_relaxed);
     const uint64_t since = m_acquired_ns.load(std::memory_order_relaxed);
-    const Where acquired { acquired_file(), acquired_line() };
+    const Where acquired{acquired_file(), acquired_line()};
 #if defined(AETHELOS_HOST_TEST)
     // The host panic throws: leave this "CPU" as it was before lock() so the test can carry on.
     preempt_enable_no_resched();
-    if (state.interrupts_were_enabled) arch::interrupts_enable();
+    if (state.interrupts_were_enabled)
+        arch::interrupts_enable();
 #endif
     kernel::panic("{} not acquired after {} spins by '{}' at {}: held by '{}' since {}, acquired at {} "
                   "(deadlock or missing unlock?)",
-                  LockName { this }, spins, current_owner_name(), where_of(where),
-                  owner_name != nullptr ? owner_name : "?", Seconds { since }, acquired);
+                  LockName{this}, spins, current_owner_name(), where_of(where),
+                  owner_name != nullptr ? owner_name : "?", Seconds{since}, acquired);
 }
 
 void IrqSpinLock::assert_held(std::source_location where) const
 {
-    if (m_owner.load(std::memory_order_relaxed) == &this_cpu()) return;
+    if (m_owner.load(std::memory_order_relaxed) == &this_cpu())
+        return;
     if (!is_locked())
-        kernel::panic("{} must be held by '{}' at {}, but it is free", LockName { this }, current_owner_name(),
+        kernel::panic("{} must be held by '{}' at {}, but it is free", LockName{this}, current_owner_name(),
                       where_of(where));
-    kernel::panic("{} must be held by '{}' at {}, but '{}' holds it (acquired at {})", LockName { this },
+    kernel::panic("{} must be held by '{}' at {}, but '{}' holds it (acquired at {})", LockName{this},
                   current_owner_name(), where_of(where), m_owner_name.load(std::memory_order_relaxed),
-                  Where { acquired_file(), acquired_line() });
+                  Where{acquired_file(), acquired_line()});
 }
 
 void assert_may_sleep(const char* operation)
@@ -223,8 +228,8 @@ void assert_may_sleep(const char* operation)
     if (cpu.held_count != 0) {
         const IrqSpinLock* innermost = cpu.held_locks[cpu.held_count - 1];
         kernel::panic("'{}' may not sleep ({}) while holding {}, acquired at {} ({} spinlock(s) held)",
-                      current_owner_name(), operation, LockName { innermost },
-                      Where { innermost->acquired_file(), innermost->acquired_line() }, cpu.held_count);
+                      current_owner_name(), operation, LockName{innermost},
+                      Where{innermost->acquired_file(), innermost->acquired_line()}, cpu.held_count);
     }
     if (const uint32_t count = preempt_count(); count != 0)
         kernel::panic("'{}' may not sleep ({}) with preemption disabled (preempt count {})", current_owner_name(),

@@ -73,12 +73,12 @@ public:
         explicit Guard(IrqSpinLock& lock, std::source_location where = std::source_location::current())
             AETHELOS_ACQUIRE(lock)
             : m_lock(&lock), m_state(lock.acquire(where))
-        {
-        }
+        { }
         // The body's conditional release is beyond the analysis; callers see a plain release.
         ~Guard() AETHELOS_RELEASE() AETHELOS_NO_THREAD_SAFETY_ANALYSIS
         {
-            if (m_lock != nullptr) m_lock->release(m_state);
+            if (m_lock != nullptr)
+                m_lock->release(m_state);
         }
         Guard(const Guard&) = delete;
         Guard& operator=(const Guard&) = delete;
@@ -90,26 +90,27 @@ public:
         {
             IrqSpinLock* lock = m_lock;
             m_lock = nullptr;
-            if (lock != nullptr) lock->release(m_state);
+            if (lock != nullptr)
+                lock->release(m_state);
         }
         bool interrupts_were_enabled() const { return m_state.interrupts_were_enabled; }
 
     private:
         friend class IrqSpinLock;
-        Guard(IrqSpinLock* lock, IrqState state) : m_lock(lock), m_state(state) {}
+        Guard(IrqSpinLock* lock, IrqState state) : m_lock(lock), m_state(state) { }
 
         IrqSpinLock* m_lock;
         IrqState m_state;
     };
 
     // `name` must outlive the lock (a string literal).
-    constexpr IrqSpinLock(const char* name, LockRank rank) : m_name(name), m_rank(rank) {}
+    constexpr IrqSpinLock(const char* name, LockRank rank) : m_name(name), m_rank(rank) { }
     IrqSpinLock(const IrqSpinLock&) = delete;
     IrqSpinLock& operator=(const IrqSpinLock&) = delete;
 
     // Invisible to clang 14's analysis (see the top of the file): the kernel constructs Guard.
-    [[nodiscard]] Guard lock(std::source_location where = std::source_location::current())
-        AETHELOS_NO_THREAD_SAFETY_ANALYSIS
+    [[nodiscard]] Guard
+    lock(std::source_location where = std::source_location::current()) AETHELOS_NO_THREAD_SAFETY_ANALYSIS
     {
         return Guard(this, acquire(where));
     }
@@ -117,19 +118,19 @@ public:
     // Never spins. A lock this CPU already holds just fails (no report): that is what a panic path
     // trying the console lock wants. Not rank-checked either, since it cannot deadlock; the lock
     // still counts as held for the checks of later acquisitions.
-    [[nodiscard]] Guard try_lock(std::source_location where = std::source_location::current())
-        AETHELOS_NO_THREAD_SAFETY_ANALYSIS
+    [[nodiscard]] Guard
+    try_lock(std::source_location where = std::source_location::current()) AETHELOS_NO_THREAD_SAFETY_ANALYSIS
     {
         IrqState state;
-        if (!try_acquire(state, where)) return Guard(nullptr, IrqState {});
+        if (!try_acquire(state, where))
+            return Guard(nullptr, IrqState{});
         return Guard(this, state);
     }
 
     // The manual form, for what a scope cannot express (the Loom of Fate taking the run-queue lock
     // in one thread and releasing it in the thread it switched to). Every successful acquire()
     // or try_acquire() needs exactly one release() with the state it returned.
-    [[nodiscard]] IrqState acquire(std::source_location where = std::source_location::current())
-        AETHELOS_ACQUIRE();
+    [[nodiscard]] IrqState acquire(std::source_location where = std::source_location::current()) AETHELOS_ACQUIRE();
     [[nodiscard]] bool try_acquire(IrqState& state, std::source_location where = std::source_location::current())
         AETHELOS_TRY_ACQUIRE(true);
     void release(IrqState state) AETHELOS_RELEASE();
@@ -163,17 +164,17 @@ private:
     [[noreturn]] void report_spin_timeout(IrqState state, uint64_t spins, std::source_location where);
 #endif
 
-    std::atomic<bool> m_locked { false };
+    std::atomic<bool> m_locked{false};
     const char* m_name;
     LockRank m_rank;
 #if AETHELOS_SYNC_CHECKS
     // Who holds the lock, for the reports. Written by the holder, read by anyone (relaxed: the
     // reports are diagnostics, not synchronisation).
-    std::atomic<const CpuLocal*> m_owner { nullptr };
-    std::atomic<const char*> m_owner_name { nullptr };
-    std::atomic<const char*> m_acquired_file { nullptr };
-    std::atomic<uint32_t> m_acquired_line { 0 };
-    std::atomic<uint64_t> m_acquired_ns { 0 };
+    std::atomic<const CpuLocal*> m_owner{nullptr};
+    std::atomic<const char*> m_owner_name{nullptr};
+    std::atomic<const char*> m_acquired_file{nullptr};
+    std::atomic<uint32_t> m_acquired_line{0};
+    std::atomic<uint64_t> m_acquired_ns{0};
 #endif
 };
 
@@ -183,7 +184,7 @@ inline IrqState IrqSpinLock::acquire(std::source_location where) AETHELOS_NO_THR
 #if AETHELOS_SYNC_CHECKS
     check_acquire(where); // before changing any state, so a report leaves everything as it was
 #endif
-    const IrqState state { arch::interrupts_enabled() };
+    const IrqState state{arch::interrupts_enabled()};
     arch::interrupts_disable();
     preempt_disable();
     if (m_locked.exchange(true, std::memory_order_acquire)) [[unlikely]]
@@ -205,7 +206,8 @@ inline bool IrqSpinLock::try_acquire(IrqState& state, std::source_location where
     arch::interrupts_disable();
     preempt_disable();
     if (m_locked.load(std::memory_order_relaxed) || m_locked.exchange(true, std::memory_order_acquire)) {
-        if (state.interrupts_were_enabled) arch::interrupts_enable();
+        if (state.interrupts_were_enabled)
+            arch::interrupts_enable();
         preempt_enable();
         return false;
     }
@@ -226,12 +228,13 @@ inline void IrqSpinLock::release(IrqState state) AETHELOS_NO_THREAD_SAFETY_ANALY
     m_locked.store(false, std::memory_order_release);
     // Interrupts first, then preemption: a reschedule that preempt_enable() triggers then runs
     // with interrupts on, as the resched hook expects.
-    if (state.interrupts_were_enabled) arch::interrupts_enable();
+    if (state.interrupts_were_enabled)
+        arch::interrupts_enable();
     preempt_enable();
 }
 
 #if !AETHELOS_SYNC_CHECKS
-inline void IrqSpinLock::assert_held(std::source_location) const {}
+inline void IrqSpinLock::assert_held(std::source_location) const { }
 #endif
 
 } // namespace kernel::sync

@@ -14,8 +14,8 @@ constinit CpuLocal g_cpu_local;
 
 namespace {
 
-constinit std::atomic<PreemptReschedHook> g_resched_hook { nullptr };
-constinit std::atomic<OwnerNameHook> g_owner_name_hook { nullptr };
+constinit std::atomic<PreemptReschedHook> g_resched_hook{nullptr};
+constinit std::atomic<OwnerNameHook> g_owner_name_hook{nullptr};
 
 } // namespace
 
@@ -24,10 +24,12 @@ void detail::preempt_resched()
     // Not a safe point: inside an interrupt handler the interrupt-exit path decides; with
     // interrupts disabled the caller is in a section that must not switch. Either way the request
     // stays pending and is honoured at the next interrupt exit or preempt_enable().
-    if (in_interrupt() || !arch::interrupts_enabled()) return;
+    if (in_interrupt() || !arch::interrupts_enabled())
+        return;
     CpuLocal& cpu = sync::this_cpu();
     const PreemptReschedHook hook = g_resched_hook.load(std::memory_order_acquire);
-    if (hook == nullptr) return;
+    if (hook == nullptr)
+        return;
     cpu.need_resched.store(false, std::memory_order_relaxed);
     hook();
 }

@@ -33,13 +33,13 @@ inline constexpr uint32_t kMaxHeldSpinLocks = 16;
 struct CpuLocal {
     // preempt_disable() nesting. Only this CPU writes it; an interrupt handler may change it in
     // between but always restores it, so plain load + store (no locked instruction) is enough.
-    std::atomic<uint32_t> preempt_count { 0 };
+    std::atomic<uint32_t> preempt_count{0};
     // A reschedule was requested (by the tick or a wake-up) and not yet acted upon.
-    std::atomic<bool> need_resched { false };
+    std::atomic<bool> need_resched{false};
     // Interrupt nesting is not duplicated here: it is arch's count (arch::interrupt_nesting_depth()).
 #if AETHELOS_SYNC_CHECKS
     // Spinlocks held by this CPU in acquisition order, for the lock-rank and sleep checks.
-    const IrqSpinLock* held_locks[kMaxHeldSpinLocks] {};
+    const IrqSpinLock* held_locks[kMaxHeldSpinLocks]{};
     uint32_t held_count = 0;
 #endif
 };
@@ -98,8 +98,7 @@ inline void preempt_enable_no_resched() { detail::preempt_count_decrement(); }
 // pending for the interrupt-exit path or the next preempt_enable().
 inline void preempt_enable()
 {
-    if (detail::preempt_count_decrement() == 0 && this_cpu().need_resched.load(std::memory_order_relaxed))
-        [[unlikely]]
+    if (detail::preempt_count_decrement() == 0 && this_cpu().need_resched.load(std::memory_order_relaxed)) [[unlikely]]
         detail::preempt_resched();
 }
 
@@ -145,7 +144,7 @@ const char* current_owner_name();
 #if AETHELOS_SYNC_CHECKS
 void assert_may_sleep(const char* operation = "sleep");
 #else
-inline void assert_may_sleep(const char* = "sleep") {}
+inline void assert_may_sleep(const char* = "sleep") { }
 #endif
 
 } // namespace kernel::sync

@@ -19,25 +19,29 @@ uint64_t gcd(uint64_t a, uint64_t b)
 }
 
 constinit Clock g_clock;
-constinit std::atomic<uint32_t> g_hz { 0 };
-constinit std::atomic<TickCallback> g_tick_callback { nullptr };
+constinit std::atomic<uint32_t> g_hz{0};
+constinit std::atomic<TickCallback> g_tick_callback{nullptr};
 
 void on_timer_tick()
 {
-    if (!g_clock.configured()) return; // a timer left running by a failed init
+    if (!g_clock.configured())
+        return; // a timer left running by a failed init
     g_clock.tick();
-    if (TickCallback callback = g_tick_callback.load(std::memory_order_acquire)) callback();
+    if (TickCallback callback = g_tick_callback.load(std::memory_order_acquire))
+        callback();
 }
 
 } // namespace
 
 bool Clock::configure(uint64_t numerator_ns, uint64_t denominator)
 {
-    if (numerator_ns == 0 || denominator == 0) return false;
+    if (numerator_ns == 0 || denominator == 0)
+        return false;
     const uint64_t divisor = gcd(numerator_ns, denominator);
     numerator_ns /= divisor;
     denominator /= divisor;
-    if (denominator >= (1ull << 32)) return false;
+    if (denominator >= (1ull << 32))
+        return false;
     m_numerator = numerator_ns;
     m_denominator = denominator;
     m_whole_ns = numerator_ns / denominator;
@@ -61,7 +65,8 @@ void Clock::reset()
 
 void Clock::tick()
 {
-    if (!configured()) return;
+    if (!configured())
+        return;
     uint64_t ns = m_ns.load(std::memory_order_relaxed) + m_whole_ns;
     m_fraction += m_remainder;
     if (m_fraction >= m_denominator) {
@@ -75,22 +80,26 @@ void Clock::tick()
 
 uint64_t Clock::period_ns_rounded() const
 {
-    if (!configured()) return 0;
+    if (!configured())
+        return 0;
     return m_whole_ns + (m_remainder * 2 >= m_denominator ? 1 : 0);
 }
 
 uint64_t Clock::ticks_to_ns(uint64_t ticks) const
 {
-    if (!configured()) return 0;
+    if (!configured())
+        return 0;
     return mul_div(ticks, m_numerator, m_denominator);
 }
 
 uint64_t Clock::ns_to_ticks(uint64_t ns) const
 {
-    if (!configured()) return 0;
+    if (!configured())
+        return 0;
     uint64_t remainder = 0;
     const uint64_t ticks = mul_div(ns, m_denominator, m_numerator, &remainder);
-    if (ticks == UINT64_MAX) return UINT64_MAX;
+    if (ticks == UINT64_MAX)
+        return UINT64_MAX;
     return ticks + (remainder != 0 ? 1 : 0);
 }
 

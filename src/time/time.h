@@ -64,8 +64,8 @@ public:
     uint64_t period_denominator() const { return m_denominator; }
 
 private:
-    std::atomic<uint64_t> m_ticks { 0 };
-    std::atomic<uint64_t> m_ns { 0 };
+    std::atomic<uint64_t> m_ticks{0};
+    std::atomic<uint64_t> m_ns{0};
     uint64_t m_fraction = 0; // ns carried between ticks, in units of 1/m_denominator; < m_denominator
     uint64_t m_numerator = 0;
     uint64_t m_denominator = 1;

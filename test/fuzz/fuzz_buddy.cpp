@@ -46,7 +46,7 @@ struct Block {
 
 class Harness {
 public:
-    explicit Harness(FuzzedDataProvider& in) : m_in(in) {}
+    explicit Harness(FuzzedDataProvider& in) : m_in(in) { }
     ~Harness() { ASAN_UNPOISON_MEMORY_REGION(m_backing, kBackingBytes); }
     Harness(const Harness&) = delete;
     Harness& operator=(const Harness&) = delete;
@@ -153,8 +153,8 @@ private:
                       uint64_t failed_before)
     {
         if (!valid) {
-            FUZZ_CHECK(!result && result.error() == BuddyError::InvalidSize, "size %zu / order %u: expected InvalidSize",
-                       size, order);
+            FUZZ_CHECK(!result && result.error() == BuddyError::InvalidSize,
+                       "size %zu / order %u: expected InvalidSize", size, order);
             FUZZ_CHECK(m_buddy.stats().failed_allocations == failed_before + 1, "failed allocation not counted");
             return;
         }
@@ -211,7 +211,8 @@ private:
             size_ok = order && *order == block.order;
         }
         const auto before = m_buddy.stats();
-        auto result = sized ? m_buddy.free_sized(reinterpret_cast<void*>(p), size) : m_buddy.free(reinterpret_cast<void*>(p));
+        auto result =
+            sized ? m_buddy.free_sized(reinterpret_cast<void*>(p), size) : m_buddy.free(reinterpret_cast<void*>(p));
         if (!size_ok) {
             FUZZ_CHECK(!result && result.error() == BuddyError::SizeMismatch, "free_sized(%zu) of a %zu block: %s",
                        size, block.size, result ? "accepted" : mm::to_string(result.error()));
@@ -353,8 +354,9 @@ private:
             release(m_live.begin(), false);
         check_all();
         for (unsigned k = 0; k < m_buddy.order_count(); ++k)
-            FUZZ_CHECK(m_buddy.free_blocks(k) == m_initial_free[k], "order %u: %llu free blocks after freeing all, %llu after init",
-                       k, static_cast<unsigned long long>(m_buddy.free_blocks(k)),
+            FUZZ_CHECK(m_buddy.free_blocks(k) == m_initial_free[k],
+                       "order %u: %llu free blocks after freeing all, %llu after init", k,
+                       static_cast<unsigned long long>(m_buddy.free_blocks(k)),
                        static_cast<unsigned long long>(m_initial_free[k]));
     }
 

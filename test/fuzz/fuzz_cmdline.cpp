@@ -16,10 +16,7 @@
 
 namespace {
 
-bool is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
 // Plain decimal, no sign or spaces; nullopt-like false on anything else or overflow.
 bool decimal(std::string_view s, uint64_t& out, bool& overflow)
@@ -142,7 +139,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     // The filter is copied as a C string: it ends at the value's end or at an embedded NUL.
     const size_t filter_len = std::strlen(opt.ktest_filter);
     const size_t model_len = std::min(model.filter.size(), model.filter.find('\0'));
-    FUZZ_CHECK(filter_len == model_len && (filter_len == 0 || std::memcmp(opt.ktest_filter, model.filter.data(), filter_len) == 0),
+    FUZZ_CHECK(filter_len == model_len &&
+                   (filter_len == 0 || std::memcmp(opt.ktest_filter, model.filter.data(), filter_len) == 0),
                "ktest filter '%s' differs from the model", opt.ktest_filter);
 
     FUZZ_CHECK(std::string_view(opt.fault) == model.fault, "fault '%s' differs from the model", opt.fault);

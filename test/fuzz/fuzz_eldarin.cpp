@@ -141,8 +141,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         const size_t runs = g_runs;
         shell.execute(lib::StringView(line.data(), line.size()));
         const bool should_run = model.ok && !model.args.empty() && known(fuzz::as_c_string(model.args[0]));
-        FUZZ_CHECK(g_runs == runs + (should_run ? 1 : 0), "execute ran %zu commands, model expects %d",
-                   g_runs - runs, should_run ? 1 : 0);
+        FUZZ_CHECK(g_runs == runs + (should_run ? 1 : 0), "execute ran %zu commands, model expects %d", g_runs - runs,
+                   should_run ? 1 : 0);
         if (should_run) {
             FUZZ_CHECK(g_seen.size() == model.args.size(), "handler saw %zu arguments, model %zu", g_seen.size(),
                        model.args.size());

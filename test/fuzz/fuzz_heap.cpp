@@ -85,8 +85,8 @@ public:
     void free_pages(void* p, unsigned order) override
     {
         auto it = m_live.find(p);
-        FUZZ_CHECK(it != m_live.end() && it->second == order, "heap returned pages %p (order %u) it never took",
-                   p, order);
+        FUZZ_CHECK(it != m_live.end() && it->second == order, "heap returned pages %p (order %u) it never took", p,
+                   order);
         m_live.erase(it);
         auto freed = m_buddy.free_sized(p, kPage << order);
         FUZZ_CHECK(freed.has_value(), "source free failed");
@@ -155,7 +155,7 @@ class Harness {
 public:
     // One source for the whole process (32 MiB, poisoned page by page, is costly to set up);
     // finish() proves it is back at its initial state after every input.
-    explicit Harness(FuzzedDataProvider& in) : m_in(in), m_source(shared_source()) {}
+    explicit Harness(FuzzedDataProvider& in) : m_in(in), m_source(shared_source()) { }
     ~Harness()
     {
         if (m_heap != nullptr)
@@ -423,8 +423,7 @@ private:
         lib::Expected<void, HeapError> result;
         if (through_realloc) {
             auto moved = m_heap->reallocate(reinterpret_cast<void*>(a), new_size);
-            FUZZ_CHECK(!moved, "reallocate(%#zx, %zu) of no live block accepted, gave %p", size_t(a), new_size,
-                       *moved);
+            FUZZ_CHECK(!moved, "reallocate(%#zx, %zu) of no live block accepted, gave %p", size_t(a), new_size, *moved);
             result = lib::unexpected(moved.error());
         } else {
             result = m_heap->free(reinterpret_cast<void*>(a));
@@ -567,8 +566,9 @@ private:
     void check_all() const
     {
         const auto report = m_heap->check_invariants();
-        FUZZ_CHECK(report.ok(), "heap: %llu violation(s), first %s at %#zx", static_cast<unsigned long long>(report.violations),
-                   mm::to_string(report.first), size_t(report.first_address));
+        FUZZ_CHECK(report.ok(), "heap: %llu violation(s), first %s at %#zx",
+                   static_cast<unsigned long long>(report.violations), mm::to_string(report.first),
+                   size_t(report.first_address));
         FUZZ_CHECK(m_heap->pages_held() == m_source.used_pages(), "heap holds %llu pages, source gave %llu",
                    static_cast<unsigned long long>(m_heap->pages_held()),
                    static_cast<unsigned long long>(m_source.used_pages()));

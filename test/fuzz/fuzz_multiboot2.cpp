@@ -27,10 +27,7 @@ namespace {
 
 constexpr uint64_t kInfoPhys = 0x10000;
 
-bool terminated(const char* s, size_t capacity)
-{
-    return std::memchr(s, '\0', capacity) != nullptr;
-}
+bool terminated(const char* s, size_t capacity) { return std::memchr(s, '\0', capacity) != nullptr; }
 
 MemoryType type_for(uint32_t raw)
 {
@@ -67,8 +64,8 @@ void check_info(const BootInfo& info, const uint8_t* blob, size_t size)
                    kernel::memory_type_name(r.type));
         if (i > 0) {
             const kernel::MemoryRegion& prev = info.memory_regions[i - 1];
-            FUZZ_CHECK(prev.base < r.base && prev.end() <= r.base, "regions %zu and %zu unsorted or overlapping",
-                       i - 1, i);
+            FUZZ_CHECK(prev.base < r.base && prev.end() <= r.base, "regions %zu and %zu unsorted or overlapping", i - 1,
+                       i);
         }
         if (r.is_usable()) {
             FUZZ_CHECK(usable + r.length >= usable, "usable total overflows");
@@ -158,8 +155,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 
     // The same bytes at an address that is not 8-byte aligned are refused outright.
     auto misaligned = kernel::parse_multiboot2_into(info, span, kInfoPhys + 4);
-    FUZZ_CHECK(!misaligned && misaligned.error().code == (size < 8 ? BootInfoErrorCode::BlobTooSmall
-                                                                    : BootInfoErrorCode::MisalignedInfo),
+    FUZZ_CHECK(!misaligned &&
+                   misaligned.error().code ==
+                       (size < 8 ? BootInfoErrorCode::BlobTooSmall : BootInfoErrorCode::MisalignedInfo),
                "misaligned blob: %s", misaligned ? "accepted" : misaligned.error().message);
     std::free(blob);
     return 0;

@@ -28,8 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         FUZZ_CHECK(args.count() == 0 && args.empty(), "failed parse left %zu arguments", args.count());
         return 0;
     }
-    FUZZ_CHECK(args.count() == model.args.size() && args.count() <= kernel::shell::kMaxArgs,
-               "%zu arguments, model %zu", args.count(), model.args.size());
+    FUZZ_CHECK(args.count() == model.args.size() && args.count() <= kernel::shell::kMaxArgs, "%zu arguments, model %zu",
+               args.count(), model.args.size());
     const auto* storage_lo = reinterpret_cast<const char*>(&args);
     const auto* storage_hi = storage_lo + sizeof(Args);
     for (size_t i = 0; i < args.count(); ++i) {

@@ -93,7 +93,7 @@ struct PagePool {
 
 class CachePages final : public mm::PageSource {
 public:
-    CachePages(PagePool& pool, unsigned owner) : m_pool(pool), m_owner(owner) {}
+    CachePages(PagePool& pool, unsigned owner) : m_pool(pool), m_owner(owner) { }
 
     void* allocate_pages(unsigned order) override
     {
@@ -148,7 +148,7 @@ struct Object {
 
 class Harness {
 public:
-    explicit Harness(FuzzedDataProvider& in) : m_in(in), m_pages{{m_pool, 0}, {m_pool, 1}} {}
+    explicit Harness(FuzzedDataProvider& in) : m_in(in), m_pages{{m_pool, 0}, {m_pool, 1}} { }
     ~Harness()
     {
         // Take back every slab still held when the input ended early (an unusable config).
@@ -192,16 +192,16 @@ private:
         config.slab_order = m_in.ConsumeBool() ? SlabCache::kAutoOrder : m_in.ConsumeIntegralInRange<unsigned>(0, 9);
         config.max_empty_slabs = m_in.ConsumeIntegralInRange<unsigned>(0, 3);
 
-        const bool surely_invalid = config.object_size == 0 ||
-                                    (config.alignment & (config.alignment - 1)) != 0 ||
-                                    config.alignment > SlabCache::kMaxAlignment ||
-                                    (config.slab_order != SlabCache::kAutoOrder && config.slab_order > SlabCache::kMaxSlabOrder);
+        const bool surely_invalid = config.object_size == 0 || (config.alignment & (config.alignment - 1)) != 0 ||
+            config.alignment > SlabCache::kMaxAlignment ||
+            (config.slab_order != SlabCache::kAutoOrder && config.slab_order > SlabCache::kMaxSlabOrder);
         auto result = m_cache[c].init(config, m_pages[c]);
         if (!result) {
             // Valid parameters may still leave no room for one slot in the forced slab order.
             FUZZ_CHECK(result.error() == SlabError::InvalidConfig, "init: %s", mm::to_string(result.error()));
             FUZZ_CHECK(surely_invalid || config.slab_order != SlabCache::kAutoOrder ||
-                           config.object_size + 64 + config.alignment * 2 > (SlabCache::kPageBytes << SlabCache::kMaxSlabOrder),
+                           config.object_size + 64 + config.alignment * 2 >
+                               (SlabCache::kPageBytes << SlabCache::kMaxSlabOrder),
                        "auto-order init of %zu bytes aligned %zu refused", config.object_size, config.alignment);
             return false;
         }
@@ -237,8 +237,8 @@ private:
         const auto a = reinterpret_cast<uintptr_t>(p);
         const size_t size = cache.object_size();
         FUZZ_CHECK(a % cache.alignment() == 0, "object %#zx not aligned to %zu", size_t(a), cache.alignment());
-        FUZZ_CHECK(owned_by(a, c) && owned_by(a + size - 1, c), "object %#zx not inside a slab of cache %u",
-                   size_t(a), c);
+        FUZZ_CHECK(owned_by(a, c) && owned_by(a + size - 1, c), "object %#zx not inside a slab of cache %u", size_t(a),
+                   c);
         auto next = m_live.lower_bound(a);
         FUZZ_CHECK(next == m_live.end() || next->first >= a + size, "object %#zx overlaps a live object", size_t(a));
         if (next != m_live.begin()) {
@@ -344,8 +344,8 @@ private:
         const mm::SlabCacheStats before = m_cache[c].stats();
         const uint64_t blocks = m_pages[c].held_blocks;
         auto result = m_cache[c].free(reinterpret_cast<void*>(a));
-        FUZZ_CHECK(!result && result.error() == *expected, "free(%#zx) through cache %u: %s, expected %s", size_t(a),
-                   c, result ? "accepted" : mm::to_string(result.error()), mm::to_string(*expected));
+        FUZZ_CHECK(!result && result.error() == *expected, "free(%#zx) through cache %u: %s, expected %s", size_t(a), c,
+                   result ? "accepted" : mm::to_string(result.error()), mm::to_string(*expected));
         FUZZ_CHECK(m_cache[c].stats() == before && m_pages[c].held_blocks == blocks, "rejected free changed state");
     }
 
@@ -426,8 +426,8 @@ private:
             if (m_touched == 0 || !owned_by(m_touched, c))
                 continue;
             const auto report = m_cache[c].check_slab_of(reinterpret_cast<const void*>(m_touched));
-            FUZZ_CHECK(report.ok(), "cache %u, check_slab_of(%#zx): %llu violation(s), first %s (slab %p, object %p)", c,
-                       size_t(m_touched), static_cast<unsigned long long>(report.violations),
+            FUZZ_CHECK(report.ok(), "cache %u, check_slab_of(%#zx): %llu violation(s), first %s (slab %p, object %p)",
+                       c, size_t(m_touched), static_cast<unsigned long long>(report.violations),
                        mm::to_string(report.first), report.first_slab, report.first_object);
         }
     }
@@ -495,10 +495,7 @@ private:
 
 // Slabs are up to 1 MiB and 1 MiB aligned, so every one costs ASan about 2 MiB; a smaller
 // quarantine (still many slabs deep) keeps the process well inside libFuzzer's RSS limit.
-extern "C" const char* __asan_default_options()
-{
-    return "quarantine_size_mb=48";
-}
+extern "C" const char* __asan_default_options() { return "quarantine_size_mb=48"; }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {

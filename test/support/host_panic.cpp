@@ -6,10 +6,7 @@
 
 namespace kernel {
 
-[[noreturn]] void panic_message(const char* msg, const arch::InterruptFrame*, uint64_t)
-{
-    throw HostPanic(msg);
-}
+[[noreturn]] void panic_message(const char* msg, const arch::InterruptFrame*, uint64_t) { throw HostPanic(msg); }
 
 bool test_mode() { return true; }
 

@@ -4,6 +4,6 @@
 
 namespace kernel {
 struct HostPanic : std::runtime_error {
-    explicit HostPanic(const std::string& msg) : std::runtime_error(msg) {}
+    explicit HostPanic(const std::string& msg) : std::runtime_error(msg) { }
 };
 } // namespace kernel

@@ -45,7 +45,7 @@ constexpr double kOccupancy = 0.70;
 // SplitMix64: tiny, fast, and the same sequence on every host.
 class Rng {
 public:
-    explicit Rng(uint64_t seed) : m_state(seed) {}
+    explicit Rng(uint64_t seed) : m_state(seed) { }
     uint64_t next()
     {
         uint64_t z = (m_state += 0x9e3779b97f4a7c15ull);
@@ -198,8 +198,7 @@ int run_heap(uint64_t ops, uint64_t seed, bool geometric)
 
     const mm::BuddyStats s = buddy.stats();
     print_counters(c, orders);
-    std::printf("  final: %" PRIu64 " live blocks, %" PRIu64 " of %" PRIu64 " bytes used (%.2f%%), %" PRIu64
-                " free\n",
+    std::printf("  final: %" PRIu64 " live blocks, %" PRIu64 " of %" PRIu64 " bytes used (%.2f%%), %" PRIu64 " free\n",
                 static_cast<uint64_t>(live.size()), s.bytes_used, s.bytes_total,
                 100.0 * static_cast<double>(s.bytes_used) / static_cast<double>(s.bytes_total), s.bytes_free);
     print_orders("block", s.min_block, s.order_count, s.free_blocks, s.unusable_index, s.fragmentation_index);
@@ -272,8 +271,7 @@ int run_frames(uint64_t ops, uint64_t seed)
     for (unsigned k = 0; k < mm::kFrameOrders; ++k)
         unusable[k] = mm::unusable_free_index(s.free_blocks, mm::kFrameOrders, k);
     print_counters(c, mm::kFrameOrders);
-    std::printf("  final: %" PRIu64 " live blocks, %" PRIu64 " of %" PRIu64 " bytes used (%.2f%%), %" PRIu64
-                " free\n",
+    std::printf("  final: %" PRIu64 " live blocks, %" PRIu64 " of %" PRIu64 " bytes used (%.2f%%), %" PRIu64 " free\n",
                 static_cast<uint64_t>(live.size()), s.bytes_used, s.bytes_total,
                 100.0 * static_cast<double>(s.bytes_used) / static_cast<double>(s.bytes_total), s.bytes_free);
     print_orders("block", mm::kFrameSize, mm::kFrameOrders, s.free_blocks, unusable, s.fragmentation_index);

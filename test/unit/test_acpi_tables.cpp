@@ -24,15 +24,18 @@ using ByteVec = std::vector<uint8_t>;
 
 void put_le(ByteVec& v, size_t offset, uint64_t value, size_t width)
 {
-    if (v.size() < offset + width) v.resize(offset + width);
-    for (size_t i = 0; i < width; ++i) v[offset + i] = static_cast<uint8_t>(value >> (8 * i));
+    if (v.size() < offset + width)
+        v.resize(offset + width);
+    for (size_t i = 0; i < width; ++i)
+        v[offset + i] = static_cast<uint8_t>(value >> (8 * i));
 }
 
 uint8_t checksum_fix(const ByteVec& v, size_t begin, size_t end, size_t skip)
 {
     uint8_t sum = 0;
     for (size_t i = begin; i < end; ++i)
-        if (i != skip) sum = static_cast<uint8_t>(sum + v[i]);
+        if (i != skip)
+            sum = static_cast<uint8_t>(sum + v[i]);
     return static_cast<uint8_t>(0x100 - sum);
 }
 
@@ -100,7 +103,8 @@ ByteVec fadt(const FadtSpec& s)
     put_le(full, 68, s.pm1b_cnt, 4);
     full[89] = 2; // PM1_CNT_LEN
     put_le(full, 112, s.flags, 4);
-    if (s.length >= 148) put_le(full, 140, s.x_dsdt, 8);
+    if (s.length >= 148)
+        put_le(full, 140, s.x_dsdt, 8);
     if (s.length >= 184) {
         full[172] = s.x_pm1a_space;
         full[173] = 16;
@@ -117,9 +121,10 @@ ByteVec fadt(const FadtSpec& s)
 // AML: Name (\_S5_, Package (4) { a, b, Zero, Zero }) with the given element encodings.
 ByteVec s5_name(const ByteVec& elements, uint8_t count, bool root = false)
 {
-    ByteVec aml{ 0x08 };
-    if (root) aml.push_back('\\');
-    aml.insert(aml.end(), { '_', 'S', '5', '_', 0x12 });
+    ByteVec aml{0x08};
+    if (root)
+        aml.push_back('\\');
+    aml.insert(aml.end(), {'_', 'S', '5', '_', 0x12});
     const size_t length = 1 + 1 + elements.size(); // PkgLength (one byte) + NumElements + elements
     REQUIRE(length < 64);
     aml.push_back(static_cast<uint8_t>(length));
@@ -131,9 +136,9 @@ ByteVec s5_name(const ByteVec& elements, uint8_t count, bool root = false)
 // Some AML before \_S5_ so the search has to walk: a Scope (\_SB) with a Name inside.
 ByteVec dsdt(const ByteVec& s5_aml)
 {
-    ByteVec body{ 0x10, 0x0B, '\\', '_', 'S', 'B', '_', 0x08, 'F', 'O', 'O', '_', 0x0A, 0x42 };
+    ByteVec body{0x10, 0x0B, '\\', '_', 'S', 'B', '_', 0x08, 'F', 'O', 'O', '_', 0x0A, 0x42};
     body.insert(body.end(), s5_aml.begin(), s5_aml.end());
-    body.insert(body.end(), { 0x14, 0x06, '_', 'P', 'T', 'S', 0x01, 0xA3 }); // Method (_PTS, 1) { Noop }
+    body.insert(body.end(), {0x14, 0x06, '_', 'P', 'T', 'S', 0x01, 0xA3}); // Method (_PTS, 1) { Noop }
     return table("DSDT", body, 2);
 }
 
@@ -148,10 +153,11 @@ struct Memory {
     static Bytes read(void* context, uint64_t phys, size_t length)
     {
         auto* self = static_cast<Memory*>(context);
-        if (phys >= self->bytes.size() || length > self->bytes.size() - phys) return {};
+        if (phys >= self->bytes.size() || length > self->bytes.size() - phys)
+            return {};
         return Bytes(self->bytes.data() + phys, length);
     }
-    PhysicalReader reader() { return PhysicalReader{ &Memory::read, this }; }
+    PhysicalReader reader() { return PhysicalReader{&Memory::read, this}; }
 };
 
 constexpr uint64_t kXsdt = 0x1000;
@@ -163,7 +169,8 @@ constexpr uint64_t kDsdt = 0x5000;
 ByteVec root(const char* signature, std::initializer_list<uint64_t> entries, size_t width)
 {
     ByteVec body;
-    for (uint64_t e : entries) put_le(body, body.size(), e, width);
+    for (uint64_t e : entries)
+        put_le(body, body.size(), e, width);
     return table(signature, body);
 }
 
@@ -171,16 +178,17 @@ ByteVec root(const char* signature, std::initializer_list<uint64_t> entries, siz
 Memory machine(const ByteVec& dsdt_table, FadtSpec spec = {})
 {
     Memory m;
-    m.place(kXsdt, root("XSDT", { kApic, kFacp }, 8));
-    m.place(kRsdt, root("RSDT", { kApic, kFacp }, 4));
+    m.place(kXsdt, root("XSDT", {kApic, kFacp}, 8));
+    m.place(kRsdt, root("RSDT", {kApic, kFacp}, 4));
     m.place(kApic, table("APIC", ByteVec(8, 0)));
-    if (spec.dsdt == 0 && spec.x_dsdt == 0) spec.dsdt = kDsdt;
+    if (spec.dsdt == 0 && spec.x_dsdt == 0)
+        spec.dsdt = kDsdt;
     m.place(kFacp, fadt(spec));
     m.place(kDsdt, dsdt_table);
     return m;
 }
 
-ByteVec qemu_dsdt() { return dsdt(s5_name({ 0x00, 0x00, 0x00, 0x00 }, 4)); }
+ByteVec qemu_dsdt() { return dsdt(s5_name({0x00, 0x00, 0x00, 0x00}, 4)); }
 
 std::string describe_error(const Error& e)
 {
@@ -269,12 +277,12 @@ TEST_CASE("acpi: table headers are checked before use", "[acpi]")
 TEST_CASE("acpi: the FADT is found through the XSDT, else the RSDT", "[acpi]")
 {
     Memory m = machine(qemu_dsdt());
-    const Rsdp via_xsdt{ 2, static_cast<uint32_t>(kRsdt), kXsdt };
+    const Rsdp via_xsdt{2, static_cast<uint32_t>(kRsdt), kXsdt};
     auto f = find_table(m.reader(), via_xsdt, "FACP");
     REQUIRE(f);
     CHECK(f->data() == m.bytes.data() + kFacp);
 
-    const Rsdp via_rsdt{ 0, static_cast<uint32_t>(kRsdt), 0 };
+    const Rsdp via_rsdt{0, static_cast<uint32_t>(kRsdt), 0};
     REQUIRE(find_table(m.reader(), via_rsdt, "FACP"));
 
     CHECK(find_table(m.reader(), via_xsdt, "HPET").error().problem == Problem::Missing);
@@ -283,14 +291,14 @@ TEST_CASE("acpi: the FADT is found through the XSDT, else the RSDT", "[acpi]")
     // A damaged XSDT: the RSDT is used instead; without an RSDT the XSDT's error is reported.
     m.bytes[kXsdt + 36] ^= 0x40;
     REQUIRE(find_table(m.reader(), via_xsdt, "FACP"));
-    const Rsdp xsdt_only{ 2, 0, kXsdt };
+    const Rsdp xsdt_only{2, 0, kXsdt};
     auto e = find_table(m.reader(), xsdt_only, "FACP");
     CHECK(e.error().problem == Problem::BadChecksum);
     CHECK(std::string(e.error().where) == "XSDT");
 
     // Entries that point nowhere (0, or outside memory) are skipped.
     Memory n = machine(qemu_dsdt());
-    n.place(kXsdt, root("XSDT", { 0, 0x7fff'ffff'0000ull, kFacp }, 8));
+    n.place(kXsdt, root("XSDT", {0, 0x7fff'ffff'0000ull, kFacp}, 8));
     REQUIRE(find_table(n.reader(), xsdt_only, "FACP"));
 }
 
@@ -369,23 +377,23 @@ TEST_CASE("acpi: AML PkgLength encodings", "[acpi]")
 {
     uint32_t length = 0;
     size_t used = 0;
-    const uint8_t one[] = { 0x3F };
+    const uint8_t one[] = {0x3F};
     REQUIRE(decode_pkg_length(Bytes(one, 1), length, used));
     CHECK(length == 0x3F);
     CHECK(used == 1);
-    const uint8_t two[] = { 0x4A, 0x12 }; // 0xA | 0x12 << 4
+    const uint8_t two[] = {0x4A, 0x12}; // 0xA | 0x12 << 4
     REQUIRE(decode_pkg_length(Bytes(two, 2), length, used));
     CHECK(length == 0x12A);
     CHECK(used == 2);
-    const uint8_t three[] = { 0x85, 0x34, 0x12 };
+    const uint8_t three[] = {0x85, 0x34, 0x12};
     REQUIRE(decode_pkg_length(Bytes(three, 3), length, used));
     CHECK(length == 0x12345);
     CHECK(used == 3);
-    const uint8_t four[] = { 0xC1, 0xEF, 0xCD, 0xAB };
+    const uint8_t four[] = {0xC1, 0xEF, 0xCD, 0xAB};
     REQUIRE(decode_pkg_length(Bytes(four, 4), length, used));
     CHECK(length == 0xABCDEF1);
     CHECK(used == 4);
-    const uint8_t reserved[] = { 0x5A, 0x12 }; // bits 5..4 set with following bytes
+    const uint8_t reserved[] = {0x5A, 0x12}; // bits 5..4 set with following bytes
     CHECK(!decode_pkg_length(Bytes(reserved, 2), length, used));
     CHECK(!decode_pkg_length(Bytes(three, 2), length, used)); // cut off
     CHECK(!decode_pkg_length(Bytes(), length, used));
@@ -399,13 +407,13 @@ TEST_CASE("acpi: \\_S5_ in every integer encoding", "[acpi]")
         uint8_t a, b;
     };
     const Case cases[] = {
-        { "QEMU: Zero, Zero", s5_name({ 0x00, 0x00, 0x00, 0x00 }, 4), 0, 0 },
-        { "BytePrefix 5, BytePrefix 5", s5_name({ 0x0A, 0x05, 0x0A, 0x05, 0x00, 0x00 }, 4), 5, 5 },
-        { "One, BytePrefix 7", s5_name({ 0x01, 0x0A, 0x07, 0x00, 0x00 }, 4), 1, 7 },
-        { "root prefix \\_S5_", s5_name({ 0x0A, 0x06, 0x00, 0x00, 0x00 }, 4, true), 6, 0 },
-        { "WordPrefix and DWordPrefix", s5_name({ 0x0B, 0x03, 0x00, 0x0C, 0x04, 0, 0, 0 }, 2), 3, 4 },
-        { "QWordPrefix", s5_name({ 0x0E, 2, 0, 0, 0, 0, 0, 0, 0, 0x00 }, 2), 2, 0 },
-        { "one element: SLP_TYPb = SLP_TYPa", s5_name({ 0x0A, 0x05 }, 1), 5, 5 },
+        {"QEMU: Zero, Zero", s5_name({0x00, 0x00, 0x00, 0x00}, 4), 0, 0},
+        {"BytePrefix 5, BytePrefix 5", s5_name({0x0A, 0x05, 0x0A, 0x05, 0x00, 0x00}, 4), 5, 5},
+        {"One, BytePrefix 7", s5_name({0x01, 0x0A, 0x07, 0x00, 0x00}, 4), 1, 7},
+        {"root prefix \\_S5_", s5_name({0x0A, 0x06, 0x00, 0x00, 0x00}, 4, true), 6, 0},
+        {"WordPrefix and DWordPrefix", s5_name({0x0B, 0x03, 0x00, 0x0C, 0x04, 0, 0, 0}, 2), 3, 4},
+        {"QWordPrefix", s5_name({0x0E, 2, 0, 0, 0, 0, 0, 0, 0, 0x00}, 2), 2, 0},
+        {"one element: SLP_TYPb = SLP_TYPa", s5_name({0x0A, 0x05}, 1), 5, 5},
     };
     for (const Case& c : cases) {
         INFO(c.what);
@@ -418,8 +426,8 @@ TEST_CASE("acpi: \\_S5_ in every integer encoding", "[acpi]")
 
     SECTION("a two-byte PkgLength")
     {
-        ByteVec aml{ 0x08, '_', 'S', '5', '_', 0x12 };
-        ByteVec elements{ 0x0A, 0x05, 0x0A, 0x05 };
+        ByteVec aml{0x08, '_', 'S', '5', '_', 0x12};
+        ByteVec elements{0x0A, 0x05, 0x0A, 0x05};
         elements.resize(70, 0x00); // pad with Zero elements past 63 bytes
         const size_t length = 2 + 1 + elements.size();
         aml.push_back(static_cast<uint8_t>(0x40 | (length & 0x0F)));
@@ -434,8 +442,8 @@ TEST_CASE("acpi: \\_S5_ in every integer encoding", "[acpi]")
     SECTION("the name elsewhere than in Name() is not the object")
     {
         // A string "_S5_" and a reference to it (Store (\_S5_, Local0)) before the real Name.
-        ByteVec aml{ 0x0D, '_', 'S', '5', '_', 0x00, 0x70, '_', 'S', '5', '_', 0x60 };
-        const ByteVec real = s5_name({ 0x0A, 0x03, 0x0A, 0x04 }, 2);
+        ByteVec aml{0x0D, '_', 'S', '5', '_', 0x00, 0x70, '_', 'S', '5', '_', 0x60};
+        const ByteVec real = s5_name({0x0A, 0x03, 0x0A, 0x04}, 2);
         aml.insert(aml.end(), real.begin(), real.end());
         const ByteVec t = dsdt(aml);
         auto s5 = find_s5(Bytes(t.data(), t.size()));
@@ -455,18 +463,17 @@ TEST_CASE("acpi: malformed \\_S5_ packages are errors", "[acpi]")
         return s5.error().problem;
     };
     CHECK(problem_of({}) == Problem::Missing);
-    CHECK(problem_of(s5_name({ 0x0A, 0x08, 0x00 }, 2)) == Problem::Malformed);         // 8 > 3 bits
-    CHECK(problem_of(s5_name({ 0x0B, 0x00, 0x01, 0x00 }, 2)) == Problem::Malformed);   // 0x100
-    CHECK(problem_of(s5_name({}, 0)) == Problem::Malformed);                           // no elements
-    CHECK(problem_of(s5_name({ 0x0D, 'x', 0x00, 0x00 }, 2)) == Problem::Malformed);    // a string
-    CHECK(problem_of({ 0x08, '_', 'S', '5', '_', 0x0A, 0x05 }) == Problem::Malformed); // not a package
+    CHECK(problem_of(s5_name({0x0A, 0x08, 0x00}, 2)) == Problem::Malformed);         // 8 > 3 bits
+    CHECK(problem_of(s5_name({0x0B, 0x00, 0x01, 0x00}, 2)) == Problem::Malformed);   // 0x100
+    CHECK(problem_of(s5_name({}, 0)) == Problem::Malformed);                         // no elements
+    CHECK(problem_of(s5_name({0x0D, 'x', 0x00, 0x00}, 2)) == Problem::Malformed);    // a string
+    CHECK(problem_of({0x08, '_', 'S', '5', '_', 0x0A, 0x05}) == Problem::Malformed); // not a package
     // PkgLength claims more than the table holds; and an element cut by the package's end.
-    CHECK(problem_of({ 0x08, '_', 'S', '5', '_', 0x12, 0x3F, 0x02, 0x0A }) == Problem::Malformed);
-    CHECK(problem_of({ 0x08, '_', 'S', '5', '_', 0x12, 0x03, 0x02, 0x0A, 0x05, 0x0A, 0x05 }) ==
-          Problem::Malformed);
+    CHECK(problem_of({0x08, '_', 'S', '5', '_', 0x12, 0x3F, 0x02, 0x0A}) == Problem::Malformed);
+    CHECK(problem_of({0x08, '_', 'S', '5', '_', 0x12, 0x03, 0x02, 0x0A, 0x05, 0x0A, 0x05}) == Problem::Malformed);
 
     // The package at the very end of the table, its element bytes cut off by the table's end.
-    ByteVec t = table("DSDT", { 0x08, '_', 'S', '5', '_', 0x12, 0x04, 0x02, 0x0A });
+    ByteVec t = table("DSDT", {0x08, '_', 'S', '5', '_', 0x12, 0x04, 0x02, 0x0A});
     auto s5 = find_s5(Bytes(t.data(), t.size()));
     CHECK(s5.error().problem == Problem::Malformed);
     CHECK(find_s5(Bytes(t.data(), 20)).error().problem == Problem::BadLength);
@@ -490,7 +497,7 @@ TEST_CASE("acpi: the whole walk gives the PM1 values to write", "[acpi]")
         spec.length = 116;
         spec.pm1a_cnt = 0x4004;
         spec.pm1b_cnt = 0x4104;
-        Memory m = machine(dsdt(s5_name({ 0x0A, 0x05, 0x0A, 0x06, 0x00, 0x00 }, 4)), spec);
+        Memory m = machine(dsdt(s5_name({0x0A, 0x05, 0x0A, 0x06, 0x00, 0x00}, 4)), spec);
         const ByteVec r = rsdp_v1(kRsdt);
         auto plan = plan_power_off(m.reader(), Bytes(r.data(), r.size()));
         REQUIRE(plan);
@@ -529,10 +536,11 @@ TEST_CASE("acpi: random bytes and random damage never read out of bounds", "[acp
     // package decoder often.
     for (int round = 0; round < 20000; ++round) {
         ByteVec body(rng() % 96);
-        for (auto& b : body) b = static_cast<uint8_t>(rng());
+        for (auto& b : body)
+            b = static_cast<uint8_t>(rng());
         if (body.size() > 8 && rng() % 2 == 0) {
             const size_t at = rng() % (body.size() - 6);
-            const uint8_t name[] = { 0x08, '_', 'S', '5', '_', 0x12 };
+            const uint8_t name[] = {0x08, '_', 'S', '5', '_', 0x12};
             std::memcpy(body.data() + at, name, 6);
         }
         const ByteVec t = table("DSDT", body);
@@ -543,12 +551,13 @@ TEST_CASE("acpi: random bytes and random damage never read out of bounds", "[acp
         }
         uint32_t length = 0;
         size_t used = 0;
-        if (decode_pkg_length(Bytes(body.data(), body.size()), length, used)) CHECK(used <= body.size());
+        if (decode_pkg_length(Bytes(body.data(), body.size()), length, used))
+            CHECK(used <= body.size());
     }
     // A valid machine with random bytes flipped anywhere in its tables, the RSDP included.
-    const Memory pristine = machine(dsdt(s5_name({ 0x0A, 0x05, 0x0A, 0x05, 0x00, 0x00 }, 4)));
+    const Memory pristine = machine(dsdt(s5_name({0x0A, 0x05, 0x0A, 0x05, 0x00, 0x00}, 4)));
     const ByteVec pristine_rsdp = rsdp_v2(kRsdt, kXsdt);
-    const uint64_t regions[] = { kXsdt, kRsdt, kApic, kFacp, kDsdt };
+    const uint64_t regions[] = {kXsdt, kRsdt, kApic, kFacp, kDsdt};
     int planned = 0;
     for (int round = 0; round < 5000; ++round) {
         Memory m = pristine;

@@ -58,15 +58,9 @@ namespace {
 constexpr size_t KiB = 1024;
 constexpr size_t MiB = 1024 * KiB;
 
-uintptr_t addr_of(const void* p)
-{
-    return reinterpret_cast<uintptr_t>(p);
-}
+uintptr_t addr_of(const void* p) { return reinterpret_cast<uintptr_t>(p); }
 
-void* ptr_at(uintptr_t a)
-{
-    return reinterpret_cast<void*>(a);
-}
+void* ptr_at(uintptr_t a) { return reinterpret_cast<void*>(a); }
 
 // A region of `bytes` aligned to `align`, freed on scope exit.
 struct AlignedBuffer {
@@ -110,7 +104,7 @@ std::vector<uint64_t> buddyinfo(const BuddyAllocator& a)
 std::string describe(const BuddyCheckReport& r)
 {
     return std::string(mm::to_string(r.first)) + " order " + std::to_string(r.first_order) + " at " +
-           std::to_string(r.first_address) + ", " + std::to_string(r.violations) + " violation(s)";
+        std::to_string(r.first_address) + ", " + std::to_string(r.violations) + " violation(s)";
 }
 
 #define REQUIRE_INVARIANTS(a)                                                                                          \
@@ -197,10 +191,7 @@ uint64_t pattern(uint64_t id, uint64_t i)
 // Small blocks: every word. Larger blocks: one word per 64 bytes plus the last
 // word, which hits every min block (min >= 64 in these tests) and so detects
 // any overlap and any allocator write into a live block.
-size_t pattern_stride(size_t size)
-{
-    return size <= 512 ? 8 : 64;
-}
+size_t pattern_stride(size_t size) { return size <= 512 ? 8 : 64; }
 
 void fill(void* block, size_t size, uint64_t id)
 {
@@ -261,11 +252,11 @@ TEST_CASE("buddy: configuration is validated", "[buddy]")
 {
     SECTION("metadata_bytes_needed rejects bad block sizes with 0")
     {
-        REQUIRE(BuddyAllocator::metadata_bytes_needed(MiB, 48, 64 * KiB) == 0);  // min not a power of two
-        REQUIRE(BuddyAllocator::metadata_bytes_needed(MiB, 64, 96 * KiB) == 0);  // max not a power of two
-        REQUIRE(BuddyAllocator::metadata_bytes_needed(MiB, 8, 64 * KiB) == 0);   // min below the free node
+        REQUIRE(BuddyAllocator::metadata_bytes_needed(MiB, 48, 64 * KiB) == 0); // min not a power of two
+        REQUIRE(BuddyAllocator::metadata_bytes_needed(MiB, 64, 96 * KiB) == 0); // max not a power of two
+        REQUIRE(BuddyAllocator::metadata_bytes_needed(MiB, 8, 64 * KiB) == 0);  // min below the free node
         REQUIRE(BuddyAllocator::metadata_bytes_needed(MiB, 0, 64 * KiB) == 0);
-        REQUIRE(BuddyAllocator::metadata_bytes_needed(MiB, 4096, 2048) == 0);    // max < min
+        REQUIRE(BuddyAllocator::metadata_bytes_needed(MiB, 4096, 2048) == 0);      // max < min
         REQUIRE(BuddyAllocator::metadata_bytes_needed(MiB, 16, 16ull << 32) == 0); // 33 orders
         REQUIRE(BuddyAllocator::metadata_bytes_needed(MiB, 16, 16ull << 31) > 0);  // 32 orders is the limit
         REQUIRE(BuddyAllocator::metadata_bytes_needed(MiB, 64, 64) > 0);           // a single order is fine
@@ -468,9 +459,9 @@ TEST_CASE("buddy: allocation by size and by order", "[buddy]")
 
     SECTION("size to order")
     {
-        const std::pair<size_t, unsigned> cases[] = {{1, 0},    {16, 0},   {63, 0},   {64, 0},       {65, 1},
-                                                     {128, 1},  {129, 2},  {1000, 4}, {4096, 6},     {4097, 7},
-                                                     {65535, 10}, {65536, 10}};
+        const std::pair<size_t, unsigned> cases[] = {{1, 0},    {16, 0},   {63, 0},     {64, 0},
+                                                     {65, 1},   {128, 1},  {129, 2},    {1000, 4},
+                                                     {4096, 6}, {4097, 7}, {65535, 10}, {65536, 10}};
         for (const auto& [size, order] : cases) {
             INFO("size " << size);
             REQUIRE(*a.order_for_size(size) == order);
@@ -604,7 +595,7 @@ TEST_CASE("buddy: invalid frees are reported and leave state untouched", "[buddy
 {
     Fixture f(64, 4096, 100, 64 * KiB, 4096); // unaligned start: [A+128, A+65600)
     BuddyAllocator& a = f.alloc;
-    void* live = *a.allocate_order(3); // 512 bytes
+    void* live = *a.allocate_order(3);  // 512 bytes
     void* small = *a.allocate_order(0); // the lone o0 block at the region's end
     const uintptr_t l = addr_of(live);
     const uintptr_t free_spot = f.buffer.base() + 8192; // start of a free 4 KiB root
@@ -648,13 +639,12 @@ TEST_CASE("buddy: invalid frees are reported and leave state untouched", "[buddy
 
     SECTION("interior pointers")
     {
-        require_rejected(f, BuddyError::InteriorPointer, [&] { return a.free(ptr_at(l + 64)); });  // aligned
+        require_rejected(f, BuddyError::InteriorPointer, [&] { return a.free(ptr_at(l + 64)); }); // aligned
         require_rejected(f, BuddyError::InteriorPointer, [&] { return a.free(ptr_at(l + 256)); });
-        require_rejected(f, BuddyError::InteriorPointer, [&] { return a.free(ptr_at(l + 1)); });   // unaligned
+        require_rejected(f, BuddyError::InteriorPointer, [&] { return a.free(ptr_at(l + 1)); }); // unaligned
         require_rejected(f, BuddyError::InteriorPointer, [&] { return a.free(ptr_at(l + 511)); });
         require_rejected(f, BuddyError::InteriorPointer, [&] { return a.free_sized(ptr_at(l + 64), 512); });
-        require_rejected(f, BuddyError::InteriorPointer,
-                         [&] { return a.free(ptr_at(addr_of(small) + 16)); });
+        require_rejected(f, BuddyError::InteriorPointer, [&] { return a.free(ptr_at(addr_of(small) + 16)); });
         REQUIRE(a.block_size_of(ptr_at(l + 64)).error() == BuddyError::InteriorPointer);
         REQUIRE(a.order_of(ptr_at(l + 1)).error() == BuddyError::InteriorPointer);
     }
@@ -860,24 +850,29 @@ TEST_CASE("buddy: the local check finds corruption at the block and its buddy", 
         REQUIRE(!a.check_invariants().ok()); // the whole walk agrees
     };
 
-    SECTION("the block's record is gone") {
+    SECTION("the block's record is gone")
+    {
         Access::record(a, addr_of(x)) = 0;
         expect(x, BuddyViolation::UncoveredMemory);
     }
-    SECTION("an impossible record") {
+    SECTION("an impossible record")
+    {
         Access::record(a, addr_of(x)) = 99;
         expect(x, BuddyViolation::BadAllocRecord);
     }
-    SECTION("a free buddy left unmerged") {
+    SECTION("a free buddy left unmerged")
+    {
         // The o3 block at 512 is free; mark its buddy at 0 (reserved) free at order 3 as well.
         Access::set_bit(a, 3, 0, true);
         expect(reinterpret_cast<void*>(base + 512 + 64), BuddyViolation::UnmergedBuddies);
     }
-    SECTION("a larger free block claims an allocated one") {
+    SECTION("a larger free block claims an allocated one")
+    {
         Access::set_bit(a, 1, Access::index(a, base + 3328, 1), true);
         expect(x, BuddyViolation::Overlap);
     }
-    SECTION("the buddy's free-list links are broken") {
+    SECTION("the buddy's free-list links are broken")
+    {
         void* z = *a.allocate_order(0); // splits an o2 block: z, its free o0 buddy and a free o1
         auto* buddy = reinterpret_cast<Access::Node*>(addr_of(z) ^ 64);
         REQUIRE(a.free_blocks(0) == 1);
@@ -885,19 +880,23 @@ TEST_CASE("buddy: the local check finds corruption at the block and its buddy", 
         buddy->prev = reinterpret_cast<Access::Node*>(base + 512); // the free o3 block
         expect(z, BuddyViolation::ListCorrupt);
     }
-    SECTION("a list head with a back link") {
+    SECTION("a list head with a back link")
+    {
         Access::head(a, 4)->prev = Access::head(a, 4);
         expect(nullptr, BuddyViolation::ListCorrupt);
     }
-    SECTION("counters") {
+    SECTION("counters")
+    {
         Access::bytes_used(a) += 64;
         expect(nullptr, BuddyViolation::BytesMismatch);
     }
-    SECTION("the mask") {
+    SECTION("the mask")
+    {
         Access::nonempty(a) ^= 1u << 3;
         expect(nullptr, BuddyViolation::MaskMismatch);
     }
-    SECTION("a count without a list") {
+    SECTION("a count without a list")
+    {
         Access::free_count(a, 1) = 1;
         expect(nullptr, BuddyViolation::CountMismatch);
     }
@@ -1093,10 +1092,7 @@ size_t small_heavy(std::mt19937_64& rng, size_t max_block)
     return log_uniform(rng, 4097, max_block);
 }
 
-size_t mixed(std::mt19937_64& rng, size_t max_block)
-{
-    return log_uniform(rng, 1, max_block);
-}
+size_t mixed(std::mt19937_64& rng, size_t max_block) { return log_uniform(rng, 1, max_block); }
 
 size_t large_heavy(std::mt19937_64& rng, size_t max_block)
 {

@@ -101,10 +101,7 @@ TEST_CASE("cmdline: hz", "[cmdline]")
                     "cmdline: hz=99999999999999999999999 is out of range 19..10000; keeping 1000");
         CHECK(parse("hz=4294967396").options.hz == 1000); // 2^32 + 100 must not wrap to 100
     }
-    SECTION("missing value")
-    {
-        require_one(parse("hz"), "cmdline: hz needs a value (19..10000); keeping 1000");
-    }
+    SECTION("missing value") { require_one(parse("hz"), "cmdline: hz needs a value (19..10000); keeping 1000"); }
     SECTION("bad value after a good one keeps the good one")
     {
         const CmdlineResult r = parse("hz=100 hz=abc");
@@ -159,12 +156,13 @@ TEST_CASE("cmdline: unknown options are reported and ignored", "[cmdline]")
 {
     const CmdlineResult r = parse("foo=1 quiet =5 HZ=100");
     CHECK(r.options.hz == 1000); // names are case-sensitive
-    CHECK(diagnostics(r) == std::vector<std::string>{
-                                "cmdline: unknown option 'foo=1' (ignored)",
-                                "cmdline: unknown option 'quiet' (ignored)",
-                                "cmdline: unknown option '=5' (ignored)",
-                                "cmdline: unknown option 'HZ=100' (ignored)",
-                            });
+    CHECK(diagnostics(r) ==
+          std::vector<std::string>{
+              "cmdline: unknown option 'foo=1' (ignored)",
+              "cmdline: unknown option 'quiet' (ignored)",
+              "cmdline: unknown option '=5' (ignored)",
+              "cmdline: unknown option 'HZ=100' (ignored)",
+          });
 }
 
 TEST_CASE("cmdline: extra whitespace and everything together", "[cmdline]")
@@ -226,10 +224,11 @@ TEST_CASE("cmdline: fault", "[cmdline]")
     // An unknown or missing name is reported and leaves the option as it was.
     const CmdlineResult bad = parse("fault=stack_overflow fault=melt fault");
     CHECK(std::string(bad.options.fault) == "stack_overflow");
-    CHECK(diagnostics(bad) == std::vector<std::string>{
-                                  "cmdline: fault=melt is not a known fault (see kernel/fault_names.h); ignored",
-                                  "cmdline: fault= is not a known fault (see kernel/fault_names.h); ignored",
-                              });
+    CHECK(diagnostics(bad) ==
+          std::vector<std::string>{
+              "cmdline: fault=melt is not a known fault (see kernel/fault_names.h); ignored",
+              "cmdline: fault= is not a known fault (see kernel/fault_names.h); ignored",
+          });
     // Names are exact: no prefixes, no case folding.
     require_one(parse("fault=stack"), "cmdline: fault=stack is not a known fault (see kernel/fault_names.h); ignored");
     require_one(parse("fault=NULL_DEREF"),

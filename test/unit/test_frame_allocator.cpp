@@ -147,8 +147,8 @@ std::vector<uint64_t> buddyinfo(const FrameAllocator& fa)
 
 uint64_t expected_metadata(const FrameAllocator& fa, PhysRange piece)
 {
-    const size_t bytes = mm::BuddyAllocator::metadata_bytes_needed(fa.to_virt(piece.start), piece.size(), kFrame,
-                                                                   mm::kFrameMaxBlock);
+    const size_t bytes =
+        mm::BuddyAllocator::metadata_bytes_needed(fa.to_virt(piece.start), piece.size(), kFrame, mm::kFrameMaxBlock);
     return (bytes + kFrame - 1) / kFrame * kFrame;
 }
 
@@ -323,8 +323,9 @@ TEST_CASE("frame: 16 GiB map with three high ranges", "[frame]")
     Fixture f(l);
     const auto t1 = std::chrono::steady_clock::now();
     FrameAllocator& fa = *f.fa;
-    CHECK(zone_spans(fa) == std::vector<PhysRange>{R(0x400000, 0xbfee0000), R(4 * GiB, 16 * GiB + 512 * MiB),
-                                                    R(16 * GiB + 768 * MiB, 17 * GiB)});
+    CHECK(zone_spans(fa) ==
+          std::vector<PhysRange>{R(0x400000, 0xbfee0000), R(4 * GiB, 16 * GiB + 512 * MiB),
+                                 R(16 * GiB + 768 * MiB, 17 * GiB)});
     const FrameStats s = fa.stats();
     const uint64_t ram = l.usable[1].size() + 12 * GiB + 512 * MiB + 256 * MiB;
     // Metadata is 1 byte of records + 2 bits of bitmaps per 4 KiB frame: ~0.03% of RAM.
@@ -379,19 +380,19 @@ TEST_CASE("frame: reserved ranges overlapping usable ranges and each other", "[f
     FakePhysMemory mem(64 * MiB);
     FrameAllocator fa(mem.offset());
     const std::vector<PhysRange> reserved = {
-        R(0, 2 * MiB),                           // covers the start of the usable range and beyond
-        R(4 * MiB, 6 * MiB), R(5 * MiB, 7 * MiB), // overlapping each other
-        R(6 * MiB, 6 * MiB + 4 * KiB),           // inside the previous two
-        R(10 * MiB, 10 * MiB),                   // empty: ignored
-        R(20 * MiB, 30 * MiB),                   // swallows the second usable range whole
-        R(40 * MiB, 80 * MiB),                   // runs past the end of RAM
+        R(0, 2 * MiB), // covers the start of the usable range and beyond
+        R(4 * MiB, 6 * MiB),
+        R(5 * MiB, 7 * MiB),           // overlapping each other
+        R(6 * MiB, 6 * MiB + 4 * KiB), // inside the previous two
+        R(10 * MiB, 10 * MiB),         // empty: ignored
+        R(20 * MiB, 30 * MiB),         // swallows the second usable range whole
+        R(40 * MiB, 80 * MiB),         // runs past the end of RAM
     };
     const std::vector<PhysRange> usable = {R(1 * MiB, 16 * MiB), R(22 * MiB, 28 * MiB), R(32 * MiB, 48 * MiB)};
     auto r = fa.init(span_of(usable), span_of(reserved));
     REQUIRE(r.has_value());
     CHECK(fa.reserved_ranges().size() == 6);
-    CHECK(zone_spans(fa) ==
-          std::vector<PhysRange>{R(2 * MiB, 4 * MiB), R(7 * MiB, 16 * MiB), R(32 * MiB, 40 * MiB)});
+    CHECK(zone_spans(fa) == std::vector<PhysRange>{R(2 * MiB, 4 * MiB), R(7 * MiB, 16 * MiB), R(32 * MiB, 40 * MiB)});
     CHECK(r->bytes_skipped == 15 * MiB + 6 * MiB + 16 * MiB - r->bytes_managed - r->bytes_metadata);
     // Nothing ever comes from a reserved range.
     Layout l{usable, reserved, 64 * MiB};
@@ -431,8 +432,9 @@ TEST_CASE("frame: overlapping and repeated usable ranges are managed once", "[fr
     auto wider = fa.add_range(R(1 * MiB, 32 * MiB));
     REQUIRE(wider.has_value());
     CHECK(wider->zones_added == 3);
-    CHECK(zone_spans(fa) == std::vector<PhysRange>{R(1 * MiB, 2 * MiB), R(2 * MiB, 20 * MiB), R(20 * MiB, 30 * MiB),
-                                                    R(30 * MiB, 31 * MiB), R(31 * MiB, 32 * MiB)});
+    CHECK(zone_spans(fa) ==
+          std::vector<PhysRange>{R(1 * MiB, 2 * MiB), R(2 * MiB, 20 * MiB), R(20 * MiB, 30 * MiB),
+                                 R(30 * MiB, 31 * MiB), R(31 * MiB, 32 * MiB)});
     CHECK(fa.check_invariants().ok());
 }
 
@@ -591,8 +593,8 @@ TEST_CASE("frame: invalid requests and frees are reported and change nothing", "
 
     // Not managed at all: reserved memory, a zone's metadata, a hole, beyond RAM, address 0.
     const auto zone0 = fa.zone(0);
-    for (uint64_t foreign : {uint64_t{0}, 1 * MiB, 2 * MiB, 7 * MiB, zone0.metadata.start.get(), 31 * MiB,
-                             2 * GiB, 4 * GiB + 64 * MiB, ~uint64_t{0} & ~(kFrame - 1)}) {
+    for (uint64_t foreign : {uint64_t{0}, 1 * MiB, 2 * MiB, 7 * MiB, zone0.metadata.start.get(), 31 * MiB, 2 * GiB,
+                             4 * GiB + 64 * MiB, ~uint64_t{0} & ~(kFrame - 1)}) {
         INFO("address " << std::hex << foreign);
         CHECK_FALSE(fa.manages(P(foreign)));
         CHECK(fa.free(P(foreign)).error() == FrameError::ForeignAddress);
@@ -854,7 +856,8 @@ TEST_CASE("frame: a piece too small for its metadata never becomes a zone", "[fr
     CHECK(fa.zone_count() == 0);
     CHECK(result.zones_added == 0);
     // Through the public API: empty and frame-less ranges are skipped, not errors.
-    const std::vector<PhysRange> usable = {R(2 * MiB, 2 * MiB), R(3 * MiB, 3 * MiB + 100), R(4 * MiB, 4 * MiB + kFrame)};
+    const std::vector<PhysRange> usable = {R(2 * MiB, 2 * MiB), R(3 * MiB, 3 * MiB + 100),
+                                           R(4 * MiB, 4 * MiB + kFrame)};
     auto r = fa.add_ranges(span_of(usable));
     REQUIRE(r.has_value());
     CHECK(r->zones_added == 0);
@@ -1035,10 +1038,7 @@ TEST_CASE("frame: randomized model, sparse map with memory above 4 GiB", "[frame
     run_model(sparse_high(), 250000, 0x5eed1234);
 }
 
-TEST_CASE("frame: randomized model, QEMU-like 32 MiB map", "[frame][model]")
-{
-    run_model(qemu_32m(), 200000, 0xa7e1);
-}
+TEST_CASE("frame: randomized model, QEMU-like 32 MiB map", "[frame][model]") { run_model(qemu_32m(), 200000, 0xa7e1); }
 
 TEST_CASE("frame: order-0 and order-9 allocate+free pair cost", "[.][frame-bench]")
 {

@@ -80,7 +80,8 @@ struct Screen {
     {
         const uint8_t* p = pixels() + size_t(y) * layout.pitch + size_t(x) * layout.bytes_per_pixel;
         uint32_t value = 0;
-        for (unsigned b = 0; b < layout.bytes_per_pixel; ++b) value |= uint32_t(p[b]) << (8 * b);
+        for (unsigned b = 0; b < layout.bytes_per_pixel; ++b)
+            value |= uint32_t(p[b]) << (8 * b);
         return value;
     }
 
@@ -97,7 +98,8 @@ struct Screen {
                 bits = 0xff;
             for (uint32_t x = 0; x < kFontCellWidth; ++x) {
                 const uint32_t want = (bits & (0x80u >> x)) ? fg : bg;
-                if (pixel(c * kFontCellWidth + x, r * kFontCellHeight + y) != want) return false;
+                if (pixel(c * kFontCellWidth + x, r * kFontCellHeight + y) != want)
+                    return false;
             }
         }
         return true;
@@ -109,7 +111,8 @@ struct Screen {
         for (uint16_t r = 0; r < rows; ++r)
             for (uint16_t c = 0; c < columns; ++c) {
                 const bool cursor = c == grid.cursor_column() && r == grid.cursor_row();
-                if (!shows(c, r, grid.cell(c, r), cursor)) return false;
+                if (!shows(c, r, grid.cell(c, r), cursor))
+                    return false;
             }
         return true;
     }
@@ -118,14 +121,17 @@ struct Screen {
     bool outside_untouched() const
     {
         for (size_t i = 0; i < kGuardBytes; ++i)
-            if (memory[i] != kCanary || memory[memory.size() - 1 - i] != kCanary) return false;
+            if (memory[i] != kCanary || memory[memory.size() - 1 - i] != kCanary)
+                return false;
         const size_t line = size_t(layout.width) * layout.bytes_per_pixel;
         for (uint32_t y = 0; y < layout.height; ++y) {
             for (size_t i = line; i < layout.pitch; ++i)
-                if (pixels()[size_t(y) * layout.pitch + i] != kCanary) return false;
+                if (pixels()[size_t(y) * layout.pitch + i] != kCanary)
+                    return false;
             for (uint32_t x = 0; x < layout.width; ++x) {
                 const bool in_grid = x < uint32_t(columns) * kFontCellWidth && y < uint32_t(rows) * kFontCellHeight;
-                if (!in_grid && pixel(x, y) != 0) return false;
+                if (!in_grid && pixel(x, y) != 0)
+                    return false;
             }
         }
         return true;
@@ -213,11 +219,13 @@ TEST_CASE("the font has printable ASCII and a visible fallback", "[framebuffer]"
 {
     auto ink = [](uint8_t byte) {
         int n = 0;
-        for (uint16_t y = 0; y < kFontCellHeight; ++y) n += __builtin_popcount(drivers::font_glyph(byte)[y]);
+        for (uint16_t y = 0; y < kFontCellHeight; ++y)
+            n += __builtin_popcount(drivers::font_glyph(byte)[y]);
         return n;
     };
     CHECK(ink(' ') == 0);
-    for (int c = 0x21; c <= 0x7e; ++c) CHECK(ink(static_cast<uint8_t>(c)) > 0);
+    for (int c = 0x21; c <= 0x7e; ++c)
+        CHECK(ink(static_cast<uint8_t>(c)) > 0);
     // Distinct glyphs for distinct characters, so text can be read back off the screen.
     for (int a = 0x21; a <= 0x7e; ++a)
         for (int b = a + 1; b <= 0x7e; ++b)
@@ -238,11 +246,10 @@ TEST_CASE("text is drawn at 32, 24 and 16 bpp with odd pitches", "[framebuffer]"
         uint8_t bpp;
     };
     const Case cases[] = {
-        {160, 64, 160 * 4, 32},     // tight
+        {160, 64, 160 * 4, 32},      // tight
         {163, 70, 163 * 4 + 12, 32}, // width not a multiple of 8, a margin, padded lines
         {160, 64, 160 * 3 + 5, 24},  // odd pitch: pixels straddle alignment
-        {85, 50, 85 * 3 + 1, 24},
-        {96, 48, 96 * 2 + 6, 16},
+        {85, 50, 85 * 3 + 1, 24},    {96, 48, 96 * 2 + 6, 16},
     };
     for (const Case& k : cases) {
         CAPTURE(k.width, k.height, k.pitch, k.bpp);
@@ -253,7 +260,8 @@ TEST_CASE("text is drawn at 32, 24 and 16 bpp with odd pitches", "[framebuffer]"
         CHECK(s.shows_grid());
         CHECK(s.shows(0, 0, drivers::make_cell('H', 0x07), false));
         CHECK(s.shows(0, 1, drivers::make_cell('r', 0x0c), false)); // bold red = light red
-        if (s.columns > 5) CHECK(s.shows(4, 1, drivers::make_cell('b', 0x17), false)); // grey on blue
+        if (s.columns > 5)
+            CHECK(s.shows(4, 1, drivers::make_cell('b', 0x17), false)); // grey on blue
         CHECK(s.outside_untouched());
     }
 }
@@ -295,7 +303,8 @@ TEST_CASE("only the cells that change are redrawn", "[framebuffer]")
 TEST_CASE("scrolling redraws from the grid, not the whole screen", "[framebuffer]")
 {
     Screen s(320, 96, 320 * 3 + 3, 24); // 40x6 cells, 24 bpp, odd pitch
-    for (int i = 0; i < 6; ++i) s.write("line " + std::to_string(i) + (i < 5 ? "\n" : ""));
+    for (int i = 0; i < 6; ++i)
+        s.write("line " + std::to_string(i) + (i < 5 ? "\n" : ""));
     CHECK(s.shows_grid());
     const size_t drawn = s.write("\nnext");
     CHECK(s.shows_grid());
@@ -305,7 +314,8 @@ TEST_CASE("scrolling redraws from the grid, not the whole screen", "[framebuffer
     CHECK(drawn < size_t(s.columns) * s.rows / 4);
     CHECK(drawn >= 5);
     // A full screen of distinct text scrolled once redraws every changed cell.
-    for (int i = 0; i < 12; ++i) s.write("\n" + std::string(40 - i, char('a' + i)));
+    for (int i = 0; i < 12; ++i)
+        s.write("\n" + std::string(40 - i, char('a' + i)));
     CHECK(s.shows_grid());
     CHECK(s.outside_untouched());
 }
@@ -357,12 +367,14 @@ TEST_CASE("random terminal traffic always leaves the screen equal to the grid", 
 {
     std::mt19937 rng(1234);
     Screen s(24 * 8 + 3, 7 * 16 + 9, (24 * 8 + 3) * 3 + 7, 24);
-    const char* pieces[] = {"word ", "\n", "\r", "\t", "\b", "\x1b[1;32m", "\x1b[0m", "\x1b[45m", "\x1b[2J",
-                            "\x1b[K", "\x1b[3;7H", "\xc3\xa9", "\x01", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
+    const char* pieces[] = {
+        "word ",    "\n",      "\r",     "\t",        "\b",       "\x1b[1;32m", "\x1b[0m",
+        "\x1b[45m", "\x1b[2J", "\x1b[K", "\x1b[3;7H", "\xc3\xa9", "\x01",       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
     for (int round = 0; round < 300; ++round) {
         std::string burst;
         const int n = int(rng() % 6) + 1;
-        for (int i = 0; i < n; ++i) burst += pieces[rng() % (sizeof(pieces) / sizeof(pieces[0]))];
+        for (int i = 0; i < n; ++i)
+            burst += pieces[rng() % (sizeof(pieces) / sizeof(pieces[0]))];
         s.write(burst);
         if (round % 10 == 0 || round == 299) {
             REQUIRE(s.shows_grid());

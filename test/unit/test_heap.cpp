@@ -18,6 +18,7 @@
 #include "mm/heap.h"
 #include "support/intrusive_list_access.h"
 
+using mm::BuddyAllocator;
 using mm::Heap;
 using mm::HeapCheckReport;
 using mm::HeapConfig;
@@ -25,7 +26,6 @@ using mm::HeapCorruption;
 using mm::HeapError;
 using mm::HeapLayer;
 using mm::HeapStats;
-using mm::BuddyAllocator;
 using mm::HeapViolation;
 using mm::MediumCorruption;
 using mm::SlabDebug;
@@ -62,10 +62,7 @@ constexpr size_t KiB = 1024;
 constexpr size_t MiB = 1024 * KiB;
 constexpr size_t kPage = 4096;
 
-uintptr_t addr_of(const void* p)
-{
-    return reinterpret_cast<uintptr_t>(p);
-}
+uintptr_t addr_of(const void* p) { return reinterpret_cast<uintptr_t>(p); }
 
 // A PageSource over a private buddy of 4 KiB .. 4 MiB pages, with an optional
 // page limit (for OOM) and a record of every live block (so a wrong free order
@@ -142,7 +139,7 @@ public:
     bool at_initial_state() const
     {
         return m_used == 0 && m_live.empty() && m_errors == 0 && buddyinfo() == m_initial &&
-               m_buddy.check_invariants().ok();
+            m_buddy.check_invariants().ok();
     }
 
     void set_limit_pages(uint64_t pages) { m_limit = pages; }
@@ -210,7 +207,7 @@ struct OomLog {
 std::string describe(const HeapCheckReport& r)
 {
     return std::string(mm::to_string(r.first)) + " at " + std::to_string(r.first_address) + ", " +
-           std::to_string(r.violations) + " violation(s)";
+        std::to_string(r.violations) + " violation(s)";
 }
 
 #define REQUIRE_HEAP_OK(heap)                                                                                          \
@@ -222,8 +219,7 @@ std::string describe(const HeapCheckReport& r)
 
 // A heap over a private page source, with recorded reports.
 struct Fixture {
-    explicit Fixture(SlabDebug debug = SlabDebug::Off, size_t bytes = 64 * MiB,
-                     void (*tweak)(HeapConfig&) = nullptr)
+    explicit Fixture(SlabDebug debug = SlabDebug::Off, size_t bytes = 64 * MiB, void (*tweak)(HeapConfig&) = nullptr)
         : source(bytes), tags(bytes / kPage)
     {
         HeapConfig config;
@@ -694,8 +690,8 @@ TEST_CASE("heap: reallocate grows in place, moves across layers, keeps contents"
         // Through every layer and back, contents preserved.
         size_t size = 48;
         fill(p, size, 2);
-        for (size_t next : {1000ul, 2048ul, 3000ul, 20000ul, 64 * KiB, 100 * KiB, 1 * MiB, 2 * MiB, 50000ul, 2000ul,
-                            24ul}) {
+        for (size_t next :
+             {1000ul, 2048ul, 3000ul, 20000ul, 64 * KiB, 100 * KiB, 1 * MiB, 2 * MiB, 50000ul, 2000ul, 24ul}) {
             INFO("from " << size << " to " << next);
             void* q = heap.reallocate(p, next).value();
             REQUIRE(q != nullptr);
@@ -797,8 +793,8 @@ TEST_CASE("heap: reallocate rejects freed and interior slab pointers exactly as 
         void* freed = heap.allocate(40);
         void* keep = heap.allocate(40); // keeps the slab alive
         REQUIRE(heap.free(freed).has_value());
-        expect_rejected(freed, 40, HeapError::DoubleFree);      // in place
-        expect_rejected(freed, 4000, HeapError::DoubleFree);    // a move
+        expect_rejected(freed, 40, HeapError::DoubleFree);   // in place
+        expect_rejected(freed, 4000, HeapError::DoubleFree); // a move
         // A large object shrunk far: a move, whose failed allocation used to keep it "in place".
         void* big = heap.allocate(2000);
         void* big_keep = heap.allocate(2000);
@@ -831,7 +827,8 @@ TEST_CASE("heap: allocate_zeroed zeroes and checks for overflow", "[heap]")
 {
     Fixture f(SlabDebug::On);
     Heap& heap = *f.heap;
-    for (auto [n, size] : std::vector<std::pair<size_t, size_t>>{{1, 1}, {10, 48}, {3, 1000}, {100, 300}, {7, 100000}}) {
+    for (auto [n, size] :
+         std::vector<std::pair<size_t, size_t>>{{1, 1}, {10, 48}, {3, 1000}, {100, 300}, {7, 100000}}) {
         auto* p = static_cast<uint8_t*>(heap.allocate_zeroed(n, size));
         REQUIRE(p != nullptr);
         CHECK(std::all_of(p, p + n * size, [](uint8_t b) { return b == 0; }));
@@ -1416,7 +1413,8 @@ TEST_CASE("heap: fragmentation index follows Linux over the summed chunks", "[he
     // Linux: 1000 - (1000 + free_pages * 1000 / 2^order) / free_blocks.
     const uint64_t blocks = t.medium_free_blocks[0];
     for (unsigned k = 1; k < t.medium_order_count; ++k)
-        CHECK(t.medium_fragmentation_index[k] == 1000 - static_cast<int32_t>((1000 + blocks * 1000 / (1u << k)) / blocks));
+        CHECK(t.medium_fragmentation_index[k] ==
+              1000 - static_cast<int32_t>((1000 + blocks * 1000 / (1u << k)) / blocks));
     for (size_t i = 1; i < ptrs.size(); i += 2)
         heap.free(ptrs[i]).value();
     f.require_clean();
@@ -1685,7 +1683,7 @@ namespace {
 // Hands out pages the heap must refuse: outside its window, or misaligned.
 class RogueSource final : public mm::PageSource {
 public:
-    explicit RogueSource(TestPageSource& inner) : m_inner(inner) {}
+    explicit RogueSource(TestPageSource& inner) : m_inner(inner) { }
     void* allocate_pages(unsigned order) override
     {
         ++m_handed;

@@ -15,7 +15,11 @@ struct Tracked {
     int value;
     explicit Tracked(int v) : value(v) { ++live; }
     Tracked(const Tracked& o) : value(o.value) { ++live; }
-    Tracked(Tracked&& o) noexcept : value(o.value) { ++live; o.value = -1; }
+    Tracked(Tracked&& o) noexcept : value(o.value)
+    {
+        ++live;
+        o.value = -1;
+    }
     Tracked& operator=(const Tracked&) = default;
     Tracked& operator=(Tracked&&) = default;
     ~Tracked() { --live; }
@@ -114,8 +118,8 @@ TEST_CASE("Expected lifetimes balance under random assignments", "[lib][expected
     {
         using E = lib::Expected<Tracked, Tracked>;
         std::mt19937 rng(7);
-        E slots[6] = {Tracked(0), lib::unexpected(Tracked(1)), Tracked(2),
-                      lib::unexpected(Tracked(3)), Tracked(4), Tracked(5)};
+        E slots[6] = {Tracked(0), lib::unexpected(Tracked(1)), Tracked(2), lib::unexpected(Tracked(3)), Tracked(4),
+                      Tracked(5)};
         // Model: which slots hold values, and their payloads.
         bool model_has[6] = {true, false, true, false, true, true};
         int model_val[6] = {0, 1, 2, 3, 4, 5};

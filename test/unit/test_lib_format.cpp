@@ -95,8 +95,8 @@ TEST_CASE("format: integers of every type", "[lib][format]")
 
 TEST_CASE("format: width, alignment, fill, zero padding, sign", "[lib][format]")
 {
-    CHECK(fmt("{:5}", 42) == "   42");    // numbers default right
-    CHECK(fmt("{:5}", "ab") == "ab   ");  // text defaults left
+    CHECK(fmt("{:5}", 42) == "   42");   // numbers default right
+    CHECK(fmt("{:5}", "ab") == "ab   "); // text defaults left
     CHECK(fmt("{:<5}", 42) == "42   ");
     CHECK(fmt("{:>5}", "ab") == "   ab");
     CHECK(fmt("{:^6}", "ab") == "  ab  ");
@@ -109,7 +109,7 @@ TEST_CASE("format: width, alignment, fill, zero padding, sign", "[lib][format]")
     CHECK(fmt("{:#010x}", 0xbeefu) == "0x0000beef");
     CHECK(fmt("{:06}", -42) == "-00042");
     CHECK(fmt("{:<06}", -42) == "-42   "); // explicit alignment disables zero padding
-    CHECK(fmt("{:0>6}", 42) == "000042"); // '0' as fill character
+    CHECK(fmt("{:0>6}", 42) == "000042");  // '0' as fill character
     CHECK(fmt("{:+}", 5) == "+5");
     CHECK(fmt("{:+}", -5) == "-5");
     CHECK(fmt("{: }", 5) == " 5");
@@ -204,8 +204,8 @@ TEST_CASE("format: truncation is safe and reports the full length (randomised)",
         const size_t cap = rng() % (full.size() + 4);
         char buf[128];
         std::memset(buf, '#', sizeof(buf));
-        const size_t n = lib::format(cap ? buf : nullptr, cap, "{} and {:#x} and {:>12}", -123456789, 0xdeadbeefu,
-                                     "padded");
+        const size_t n =
+            lib::format(cap ? buf : nullptr, cap, "{} and {:#x} and {:>12}", -123456789, 0xdeadbeefu, "padded");
         REQUIRE(n == full.size());
         if (cap == 0)
             continue;

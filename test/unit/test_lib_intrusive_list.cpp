@@ -15,7 +15,7 @@
 namespace {
 
 struct Item {
-    explicit Item(int v = 0) : value(v) {}
+    explicit Item(int v = 0) : value(v) { }
     lib::IntrusiveListNode<Item> link;
     lib::IntrusiveListNode<Item> other; // a second list, independent of the first
     int value;
@@ -28,7 +28,8 @@ template <typename L>
 std::vector<int> values(const L& list)
 {
     std::vector<int> out;
-    for (const Item& item : list) out.push_back(item.value);
+    for (const Item& item : list)
+        out.push_back(item.value);
     return out;
 }
 
@@ -37,7 +38,8 @@ template <typename L>
 std::vector<int> values_backwards(const L& list)
 {
     std::vector<int> out;
-    for (const Item* item = list.back(); item != nullptr; item = L::prev(*item)) out.insert(out.begin(), item->value);
+    for (const Item* item = list.back(); item != nullptr; item = L::prev(*item))
+        out.insert(out.begin(), item->value);
     return out;
 }
 
@@ -122,7 +124,8 @@ TEST_CASE("lib::IntrusiveList: push, pop and remove", "[lib][intrusive_list]")
 
     SECTION("remove at the head, the middle, the tail and the only element")
     {
-        for (Item* item : {&a, &b, &c, &d}) list.push_back(*item);
+        for (Item* item : {&a, &b, &c, &d})
+            list.push_back(*item);
         list.remove(b);
         CHECK(unlinked(b));
         require_consistent(list, {1, 3, 4});
@@ -168,7 +171,8 @@ TEST_CASE("lib::IntrusiveList: push, pop and remove", "[lib][intrusive_list]")
 
     SECTION("next and prev follow the order")
     {
-        for (Item* item : {&a, &b, &c}) list.push_back(*item);
+        for (Item* item : {&a, &b, &c})
+            list.push_back(*item);
         CHECK(List::next(a) == &b);
         CHECK(List::next(c) == nullptr);
         CHECK(List::prev(a) == nullptr);
@@ -190,12 +194,14 @@ TEST_CASE("lib::IntrusiveList: iteration", "[lib][intrusive_list]")
 {
     Item items[5] = {Item(10), Item(20), Item(30), Item(40), Item(50)};
     List list;
-    for (Item& item : items) list.push_back(item);
+    for (Item& item : items)
+        list.push_back(item);
 
     SECTION("mutable iteration can change the elements")
     {
-        for (Item& item : list) item.value += 1;
-        CHECK(values(list) == std::vector<int> {11, 21, 31, 41, 51});
+        for (Item& item : list)
+            item.value += 1;
+        CHECK(values(list) == std::vector<int>{11, 21, 31, 41, 51});
     }
 
     SECTION("iterator operators")
@@ -213,7 +219,8 @@ TEST_CASE("lib::IntrusiveList: iteration", "[lib][intrusive_list]")
         CHECK(cit->value == 30);
         CHECK(cit == List::ConstIterator(&items[2]));
         size_t n = 0;
-        for (auto i = list.begin(); i != list.end(); ++i) ++n;
+        for (auto i = list.begin(); i != list.end(); ++i)
+            ++n;
         CHECK(n == 5);
     }
 
@@ -221,7 +228,8 @@ TEST_CASE("lib::IntrusiveList: iteration", "[lib][intrusive_list]")
     {
         for (auto it = list.begin(); it != list.end();) {
             Item& item = *it++;
-            if (item.value % 20 == 0) list.remove(item);
+            if (item.value % 20 == 0)
+                list.remove(item);
         }
         require_consistent(list, {10, 30, 50});
     }
@@ -232,8 +240,10 @@ TEST_CASE("lib::IntrusiveList: one element on two lists", "[lib][intrusive_list]
     Item a(1), b(2), c(3);
     List first;
     OtherList second;
-    for (Item* item : {&a, &b, &c}) first.push_back(*item);
-    for (Item* item : {&c, &b, &a}) second.push_back(*item);
+    for (Item* item : {&a, &b, &c})
+        first.push_back(*item);
+    for (Item* item : {&c, &b, &a})
+        second.push_back(*item);
     require_consistent(first, {1, 2, 3});
     require_consistent(second, {3, 2, 1});
     first.remove(b);
@@ -249,7 +259,8 @@ TEST_CASE("lib::IntrusiveList: contains and check see corruption", "[lib][intrus
 {
     Item a(1), b(2), c(3), stranger(9);
     List list;
-    for (Item* item : {&a, &b, &c}) list.push_back(*item);
+    for (Item* item : {&a, &b, &c})
+        list.push_back(*item);
     CHECK(list.contains(a));
     CHECK(list.contains(c));
     CHECK_FALSE(list.contains(stranger));
@@ -287,7 +298,8 @@ TEST_CASE("lib::IntrusiveList: randomized against std::list", "[lib][intrusive_l
     std::mt19937_64 rng(0x1157'0011);
     for (int round = 0; round < 40; ++round) {
         std::vector<Item> items(kItems);
-        for (size_t i = 0; i < kItems; ++i) items[i].value = static_cast<int>(i);
+        for (size_t i = 0; i < kItems; ++i)
+            items[i].value = static_cast<int>(i);
         List list;
         std::list<int> model;
         std::vector<bool> on_list(kItems, false);
@@ -295,13 +307,16 @@ TEST_CASE("lib::IntrusiveList: randomized against std::list", "[lib][intrusive_l
         auto pick = [&](bool want_on) -> Item* {
             std::vector<size_t> candidates;
             for (size_t i = 0; i < kItems; ++i)
-                if (on_list[i] == want_on) candidates.push_back(i);
-            if (candidates.empty()) return nullptr;
+                if (on_list[i] == want_on)
+                    candidates.push_back(i);
+            if (candidates.empty())
+                return nullptr;
             return &items[candidates[rng() % candidates.size()]];
         };
         auto model_find = [&](int value) {
             for (auto it = model.begin(); it != model.end(); ++it)
-                if (*it == value) return it;
+                if (*it == value)
+                    return it;
             return model.end();
         };
 

@@ -21,10 +21,7 @@ struct CaptureSink final : lib::log::Sink {
 };
 
 uint64_t g_fake_ns = 0;
-uint64_t fake_clock()
-{
-    return g_fake_ns;
-}
+uint64_t fake_clock() { return g_fake_ns; }
 
 // Restores the logger's global state at scope exit.
 struct LogStateGuard {

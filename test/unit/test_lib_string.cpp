@@ -127,11 +127,26 @@ TEST_CASE("parse_u64 round-trips formatted numbers (randomised)", "[lib][string]
         const char* fmt = nullptr;
         unsigned base = 10;
         switch (i % 5) {
-        case 0: fmt = "{}"; base = 10; break;
-        case 1: fmt = "{:x}"; base = 16; break;
-        case 2: fmt = "{:#X}"; base = 16; break;
-        case 3: fmt = "{:b}"; base = 2; break;
-        case 4: fmt = "{:#o}"; base = 8; break; // the leading '0' is just another octal digit
+        case 0:
+            fmt = "{}";
+            base = 10;
+            break;
+        case 1:
+            fmt = "{:x}";
+            base = 16;
+            break;
+        case 2:
+            fmt = "{:#X}";
+            base = 16;
+            break;
+        case 3:
+            fmt = "{:b}";
+            base = 2;
+            break;
+        case 4:
+            fmt = "{:#o}";
+            base = 8;
+            break; // the leading '0' is just another octal digit
         }
         const size_t n = lib::format(buf, sizeof(buf), fmt, v);
         REQUIRE(n < sizeof(buf));

@@ -11,7 +11,7 @@ namespace {
 struct MoveOnly {
     int value = 0;
     bool moved_from = false;
-    explicit MoveOnly(int v) : value(v) {}
+    explicit MoveOnly(int v) : value(v) { }
     MoveOnly(const MoveOnly&) = delete;
     MoveOnly& operator=(const MoveOnly&) = delete;
     MoveOnly(MoveOnly&& other) noexcept : value(other.value) { other.moved_from = true; }
@@ -107,8 +107,8 @@ TEST_CASE("PhysicalAddress and VirtualAddress", "[lib][types]")
     STATIC_REQUIRE(PhysicalAddress().get() == 0 && PhysicalAddress().is_null());
     STATIC_REQUIRE(PhysicalAddress(1) < PhysicalAddress(2));
     STATIC_REQUIRE(PhysicalAddress(2) == PhysicalAddress(2));
-    STATIC_REQUIRE(std::is_same_v<decltype(pa.offset(1)), const PhysicalAddress>
-                   || std::is_same_v<decltype(pa.offset(1)), PhysicalAddress>);
+    STATIC_REQUIRE(std::is_same_v<decltype(pa.offset(1)), const PhysicalAddress> ||
+                   std::is_same_v<decltype(pa.offset(1)), PhysicalAddress>);
 
     // Strong types: no implicit conversions between them or from integers.
     STATIC_REQUIRE(!std::is_convertible_v<uint64_t, PhysicalAddress>);

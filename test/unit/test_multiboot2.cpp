@@ -18,10 +18,10 @@ struct StringMaker<kernel::BootInfoErrorCode> {
 };
 } // namespace Catch
 
+using Catch::Matchers::Contains;
 using kernel::BootInfo;
 using kernel::BootInfoErrorCode;
 using kernel::MemoryType;
-using Catch::Matchers::Contains;
 
 namespace {
 
@@ -95,7 +95,7 @@ std::vector<uint8_t> rsdp_v2()
 // Builds an info blob tag by tag, padding each to 8 bytes as GRUB does.
 class InfoBuilder {
 public:
-    InfoBuilder() : m_bytes(Bytes().u32(0).u32(0).data()) {}
+    InfoBuilder() : m_bytes(Bytes().u32(0).u32(0).data()) { }
 
     // Appends a tag whose declared size is 8 + payload (or `size_override`); returns its offset.
     size_t tag(uint32_t type, const std::vector<uint8_t>& payload, int64_t size_override = -1)
@@ -213,8 +213,8 @@ private:
 
 // What SeaBIOS reports for `qemu -m 128M`, as GRUB passes it on.
 const std::vector<Entry> kQemuBiosMap = {
-    {0x0, 0x9fc00, 1},         {0x9fc00, 0x400, 2},       {0xf0000, 0x10000, 2},
-    {0x100000, 0x7ee0000, 1},  {0x7fe0000, 0x20000, 2},   {0xfffc0000, 0x40000, 2},
+    {0x0, 0x9fc00, 1},        {0x9fc00, 0x400, 2},     {0xf0000, 0x10000, 2},
+    {0x100000, 0x7ee0000, 1}, {0x7fe0000, 0x20000, 2}, {0xfffc0000, 0x40000, 2},
 };
 constexpr uint64_t kQemuBiosUsable = 0x9fc00 + 0x7ee0000;
 
@@ -511,8 +511,8 @@ TEST_CASE("multiboot2: no framebuffer, modules or RSDP is fine", "[multiboot2]")
 TEST_CASE("multiboot2: unknown and unstored tags are skipped", "[multiboot2]")
 {
     InfoBuilder ib;
-    ib.tag(99, Bytes().u32(1).u32(2).u8(3).data()); // odd size: the next tag is padded
-    ib.tag(7, std::vector<uint8_t>(8 + 512 + 256, 0)); // VBE
+    ib.tag(99, Bytes().u32(1).u32(2).u8(3).data());       // odd size: the next tag is padded
+    ib.tag(7, std::vector<uint8_t>(8 + 512 + 256, 0));    // VBE
     ib.tag(13, Bytes().u8(2).u8(8).u32(0).u16(0).data()); // SMBIOS header only
     ib.tag(0x7fffffff, {});
     ib.cmdline("hz=250");
@@ -523,8 +523,7 @@ TEST_CASE("multiboot2: unknown and unstored tags are skipped", "[multiboot2]")
     CHECK(r->saw_tag(13));
 }
 
-TEST_CASE("multiboot2: larger mmap entries and newer entry versions are read by their first 24 bytes",
-          "[multiboot2]")
+TEST_CASE("multiboot2: larger mmap entries and newer entry versions are read by their first 24 bytes", "[multiboot2]")
 {
     const Result r = parse(InfoBuilder().mmap(kQemuBiosMap, 32, 1).build());
     REQUIRE(r.has_value());
@@ -584,8 +583,8 @@ TEST_CASE("multiboot2: capacity limits", "[multiboot2]")
         const Result ok = parse(InfoBuilder().cmdline(longest).mmap(kQemuBiosMap).build());
         REQUIRE(ok.has_value());
         CHECK(std::string(ok->cmdline) == longest);
-        require_error(InfoBuilder().cmdline(longest + "y").mmap(kQemuBiosMap).build(),
-                      BootInfoErrorCode::StringTooLong, "cmdline is 512 bytes; the Heartwood keeps at most 511");
+        require_error(InfoBuilder().cmdline(longest + "y").mmap(kQemuBiosMap).build(), BootInfoErrorCode::StringTooLong,
+                      "cmdline is 512 bytes; the Heartwood keeps at most 511");
     }
     SECTION("a long module string is rejected")
     {
@@ -758,8 +757,7 @@ TEST_CASE("multiboot2: string errors", "[multiboot2][errors]")
         InfoBuilder ib;
         // Declared size stops before the NUL that follows in the buffer.
         ib.tag(1, Bytes().str("abc").data(), 8 + 3);
-        require_error(ib.mmap(kQemuBiosMap).build(), BootInfoErrorCode::StringNotTerminated,
-                      "within its 3 byte(s)");
+        require_error(ib.mmap(kQemuBiosMap).build(), BootInfoErrorCode::StringNotTerminated, "within its 3 byte(s)");
     }
 }
 
@@ -935,8 +933,8 @@ TEST_CASE("multiboot2: random damage never crashes and always yields a verdict",
 {
     std::mt19937_64 rng(0xae7e105);
     const std::vector<std::vector<uint8_t>> seeds = {grub_bios_blob(), grub_uefi_blob()};
-    const uint32_t interesting[] = {0, 1, 7, 8, 9, 16, 20, 23, 24, 0x7f, 0xff, 0x100, 0xfff0, 0x7fffffff,
-                                    0xfffffff8, 0xffffffff};
+    const uint32_t interesting[] = {0,  1,    7,    8,     9,      16,         20,         23,
+                                    24, 0x7f, 0xff, 0x100, 0xfff0, 0x7fffffff, 0xfffffff8, 0xffffffff};
     size_t parsed = 0;
     size_t rejected = 0;
     for (int iteration = 0; iteration < 30000; ++iteration) {

@@ -24,7 +24,7 @@ struct Harness {
     std::deque<SchedEntity> entities;
     uint64_t now = 0;
 
-    explicit Harness(const PolicyConfig& config = {}) : policy(config) {}
+    explicit Harness(const PolicyConfig& config = {}) : policy(config) { }
 
     SchedEntity& make(Priority priority = Priority::Normal, uint32_t quantum = 0)
     {
@@ -43,7 +43,8 @@ struct Harness {
     {
         SchedEntity* charged = policy.current();
         policy.on_tick(++now);
-        if (policy.need_resched()) policy.pick_next();
+        if (policy.need_resched())
+            policy.pick_next();
         return charged;
     }
     void run(int ticks)
@@ -54,7 +55,8 @@ struct Harness {
     // Switch if a switch is due (the safe point after a voluntary call or an event).
     SchedEntity* settle()
     {
-        if (policy.need_resched()) policy.pick_next();
+        if (policy.need_resched())
+            policy.pick_next();
         return policy.current();
     }
 
@@ -78,7 +80,7 @@ using Ids = std::vector<uint64_t>;
 
 // The kernel's instances can be constant-initialised (no global constructor needed).
 [[maybe_unused]] constinit Policy g_constinit_policy;
-[[maybe_unused]] constinit SchedEntity g_constinit_entity { 7, Priority::High, 3 };
+[[maybe_unused]] constinit SchedEntity g_constinit_entity{7, Priority::High, 3};
 
 PolicyConfig config(uint32_t quantum, uint64_t bound, bool boost_idle = true)
 {
@@ -136,7 +138,7 @@ TEST_CASE("sched: run queue keeps FIFO order per level, head and tail", "[sched]
     std::vector<uint64_t> order;
     for (const SchedEntity* p = q.front(kLevelNormal); p; p = RunQueue::next(*p))
         order.push_back(p->id());
-    CHECK(order == Ids { 0, 1, 2, 3, 4, 5 });
+    CHECK(order == Ids{0, 1, 2, 3, 4, 5});
 
     // A private queue: push_back/push_front/remove/pop keep FIFO semantics.
     RunQueue rq;
@@ -155,7 +157,7 @@ TEST_CASE("sched: run queue keeps FIFO order per level, head and tail", "[sched]
     std::vector<uint64_t> popped;
     while (SchedEntity* p = rq.pop_next())
         popped.push_back(p->id());
-    CHECK(popped == Ids { 103, 100, 102, 104 });
+    CHECK(popped == Ids{103, 100, 102, 104});
     CHECK(rq.empty());
     CHECK(rq.highest_level() == RunQueue::kNoLevel);
     CHECK(rq.peek_next() == nullptr);
@@ -223,12 +225,12 @@ TEST_CASE("sched: quantum accounting; an expired quantum goes to the tail with a
     REQUIRE(h.policy.pick_next() == &b);
     CHECK(a.state() == ThreadState::Ready);
     CHECK(a.remaining_ticks() == 3); // fresh
-    CHECK(h.queue_ids(kLevelNormal) == Ids { a.id() });
+    CHECK(h.queue_ids(kLevelNormal) == Ids{a.id()});
     CHECK(a.cpu_ticks() == 3);
     CHECK(a.involuntary_switches() == 1);
     CHECK(a.preemptions() == 0);
     CHECK(h.policy.counters().context_switches == 2); // nothing -> a, a -> b
-    CHECK(h.policy.cpu_time_ns(a) == 3'000'000);       // 1000 Hz default period
+    CHECK(h.policy.cpu_time_ns(a) == 3'000'000);      // 1000 Hz default period
     h.check();
 }
 
@@ -256,11 +258,11 @@ TEST_CASE("sched: equal priorities round robin", "[sched]")
     std::vector<uint64_t> charged;
     for (int i = 0; i < 12; ++i)
         charged.push_back(h.tick()->id());
-    CHECK(charged == Ids { 0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2 });
+    CHECK(charged == Ids{0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2});
     CHECK(a.cpu_ticks() == 4);
     CHECK(b.cpu_ticks() == 4);
     CHECK(c.cpu_ticks() == 4);
-    const uint64_t times[] = { a.cpu_ticks(), b.cpu_ticks(), c.cpu_ticks() };
+    const uint64_t times[] = {a.cpu_ticks(), b.cpu_ticks(), c.cpu_ticks()};
     CHECK(jain_index_ppm(times) == kJainPerfectPpm);
     h.check();
 }
@@ -279,7 +281,7 @@ TEST_CASE("sched: a preempted entity with quantum left resumes first, from the h
     REQUIRE(h.policy.pick_next() == &hi);
     CHECK(a.state() == ThreadState::Ready);
     CHECK(a.remaining_ticks() == 3); // kept
-    CHECK(h.queue_ids(kLevelNormal) == Ids { a.id(), b.id() });
+    CHECK(h.queue_ids(kLevelNormal) == Ids{a.id(), b.id()});
     CHECK(a.preemptions() == 1);
     CHECK(a.involuntary_switches() == 1);
     CHECK(h.policy.counters().preemptions == 1);
@@ -294,8 +296,8 @@ TEST_CASE("sched: a preempted entity with quantum left resumes first, from the h
     std::vector<uint64_t> charged;
     for (int i = 0; i < 4; ++i)
         charged.push_back(h.tick()->id());
-    CHECK(charged == Ids { a.id(), a.id(), a.id(), b.id() }); // a used its 3, then b
-    CHECK(a.cpu_ticks() == 5);                                 // exactly one quantum in total
+    CHECK(charged == Ids{a.id(), a.id(), a.id(), b.id()}); // a used its 3, then b
+    CHECK(a.cpu_ticks() == 5);                             // exactly one quantum in total
     h.check();
 }
 
@@ -351,7 +353,7 @@ TEST_CASE("sched: waking a more urgent entity requests a switch immediately; equ
     REQUIRE(h.policy.pick_next() == &hi);
     CHECK(h.now == tick_before);
     CHECK(running.preemptions() == 1);
-    CHECK(h.queue_ids(kLevelNormal) == Ids { running.id(), peer.id() });
+    CHECK(h.queue_ids(kLevelNormal) == Ids{running.id(), peer.id()});
 
     CHECK(h.policy.wake(crit));
     CHECK(h.policy.need_resched());
@@ -372,22 +374,22 @@ TEST_CASE("sched: set_priority moves a queued entity and re-evaluates preemption
 
     h.policy.set_priority(d, Priority::High);
     CHECK(d.level() == kLevelHigh);
-    CHECK(h.queue_ids(kLevelHigh) == Ids { d.id() });
-    CHECK(h.queue_ids(kLevelNormal) == Ids { b.id(), c.id() });
+    CHECK(h.queue_ids(kLevelHigh) == Ids{d.id()});
+    CHECK(h.queue_ids(kLevelNormal) == Ids{b.id(), c.id()});
     CHECK(h.policy.need_resched());
     REQUIRE(h.policy.pick_next() == &d);
-    CHECK(h.queue_ids(kLevelNormal) == Ids { a.id(), b.id(), c.id() });
+    CHECK(h.queue_ids(kLevelNormal) == Ids{a.id(), b.id(), c.id()});
 
     h.policy.set_priority(c, Priority::Low);
-    CHECK(h.queue_ids(kLevelNormal) == Ids { a.id(), b.id() });
-    CHECK(h.queue_ids(kLevelLow) == Ids { c.id() });
+    CHECK(h.queue_ids(kLevelNormal) == Ids{a.id(), b.id()});
+    CHECK(h.queue_ids(kLevelLow) == Ids{c.id()});
     CHECK_FALSE(h.policy.need_resched());
 
     h.run(2);
     h.policy.set_priority(d, Priority::Low); // the running one drops below queued ones
     CHECK(h.policy.need_resched());
     REQUIRE(h.policy.pick_next() == &a);
-    CHECK(h.queue_ids(kLevelLow) == Ids { d.id(), c.id() }); // d had quantum left: head
+    CHECK(h.queue_ids(kLevelLow) == Ids{d.id(), c.id()}); // d had quantum left: head
     CHECK(d.remaining_ticks() == 8);
 
     const PolicyCounts counts = h.policy.counts();
@@ -439,7 +441,7 @@ TEST_CASE("sched: sleepers wake exactly at their tick, FIFO among equal ticks", 
     CHECK(c.state() == ThreadState::Sleeping);
     CHECK(d.state() == ThreadState::Sleeping);
     h.tick(); // 10: d slept first, so it queues first
-    CHECK(h.queue_ids(kLevelNormal) == Ids { a.id(), b.id(), d.id(), c.id() });
+    CHECK(h.queue_ids(kLevelNormal) == Ids{a.id(), b.id(), d.id(), c.id()});
     CHECK(h.policy.counters().timer_wakeups == 4);
 
     CHECK(h.policy.wake(e)); // an early wake cancels the sleep
@@ -510,7 +512,7 @@ TEST_CASE("sched: a starving entity is boosted after the bound and loses the boo
     REQUIRE(h.policy.pick_next() == &low);
     CHECK(low.max_wait_ticks() == 52);
     CHECK(hog.preemptions() == 1);
-    CHECK(h.queue_ids(kLevelHigh) == Ids { hog.id() });
+    CHECK(h.queue_ids(kLevelHigh) == Ids{hog.id()});
     CHECK(hog.remaining_ticks() == 3);
     h.check();
 
@@ -518,7 +520,7 @@ TEST_CASE("sched: a starving entity is boosted after the bound and loses the boo
     std::vector<uint64_t> charged;
     for (int i = 0; i < 8; ++i)
         charged.push_back(h.tick()->id());
-    CHECK(charged == Ids { 1, 1, 1, 1, 1, 0, 0, 0 });
+    CHECK(charged == Ids{1, 1, 1, 1, 1, 0, 0, 0});
     CHECK_FALSE(low.boosted());
     CHECK(low.level() == kLevelLow);
     CHECK(low.state() == ThreadState::Ready);
@@ -554,7 +556,7 @@ TEST_CASE("sched: a boost ends when the entity leaves the CPU voluntarily", "[sc
     CHECK(h.settle() == &hog);
     CHECK(h.policy.wake(low));
     CHECK(low.level() == kLevelLow);
-    CHECK(h.queue_ids(kLevelLow) == Ids { low.id() });
+    CHECK(h.queue_ids(kLevelLow) == Ids{low.id()});
     CHECK_FALSE(h.policy.need_resched());
     h.check();
 
@@ -584,7 +586,7 @@ TEST_CASE("sched: a boost survives a Critical preemption and a priority change",
     h.policy.admit(crit);
     REQUIRE(h.settle() == &crit);
     CHECK(low.boosted());
-    CHECK(h.queue_ids(kLevelBoost) == Ids { low.id() }); // head of Boost, quantum kept
+    CHECK(h.queue_ids(kLevelBoost) == Ids{low.id()}); // head of Boost, quantum kept
     CHECK(low.remaining_ticks() == 3);
     h.policy.set_priority(low, Priority::Normal);
     CHECK(low.boosted());
@@ -609,7 +611,7 @@ TEST_CASE("sched: a boost survives a Critical preemption and a priority change",
 
 TEST_CASE("sched: Critical entities are never boosted; Idle priority only if configured", "[sched]")
 {
-    for (const bool boost_idle : { false, true }) {
+    for (const bool boost_idle : {false, true}) {
         Harness h(config(1000, 20, boost_idle));
         SchedEntity& crit_hog = h.add(Priority::Critical);
         SchedEntity& crit_waiter = h.add(Priority::Critical);
@@ -644,7 +646,7 @@ TEST_CASE("sched: the bound is measured per entity and boosted entities queue FI
         charged.push_back(h.tick()->id());
     // Ticks 31..50: l1's boosted quantum (31-34), the hog's leftover tick (35), then l2 and l3,
     // boosted together at tick 35 in order of entry, one quantum each, then the hog again.
-    const Ids expected_tail { 1, 1, 1, 1, 0, 2, 2, 2, 2, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0, 0 };
+    const Ids expected_tail{1, 1, 1, 1, 0, 2, 2, 2, 2, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0, 0};
     REQUIRE(charged.size() == 50);
     CHECK(Ids(charged.begin(), charged.begin() + 30) == Ids(30, 0));
     CHECK(Ids(charged.end() - 20, charged.end()) == expected_tail);
@@ -680,7 +682,7 @@ TEST_CASE("sched: exit and reap keep the counts per state and priority exact", "
     CHECK(h.policy.need_resched());
     CHECK(h.policy.current() == &a);
     REQUIRE_THROWS_AS(h.policy.reap(a), kernel::HostPanic); // still on the CPU
-    CHECK(h.policy.pick_next() == nullptr);                // nothing ready, no idle thread
+    CHECK(h.policy.pick_next() == nullptr);                 // nothing ready, no idle thread
     CHECK(a.voluntary_switches() == 1);
     counts = h.policy.counts();
     CHECK(counts.in_state(ThreadState::Exited) == 2);
@@ -770,20 +772,20 @@ TEST_CASE("sched: Jain's fairness index on known vectors (parts per million)", "
 {
     auto jain = [](std::vector<uint64_t> v) { return jain_index_ppm(lib::Span<const uint64_t>(v.data(), v.size())); };
     CHECK(jain({}) == 1'000'000);
-    CHECK(jain({ 0, 0, 0 }) == 1'000'000);
-    CHECK(jain({ 7 }) == 1'000'000);
-    CHECK(jain({ 5, 5, 5, 5 }) == 1'000'000);
-    CHECK(jain({ 100, 0, 0, 0 }) == 250'000);           // one hog among 4: 1/n
-    CHECK(jain({ 9, 0, 0, 0, 0, 0, 0, 0, 0, 0 }) == 100'000);
-    CHECK(jain({ 5, 5, 0, 0, 0 }) == 400'000);          // k equal of n: k/n
-    CHECK(jain({ 1, 2, 3, 4 }) == 833'333);             // 100 / 120
-    CHECK(jain({ 1, 2 }) == 900'000);                   // 9 / 10
-    CHECK(jain({ 2, 1, 1 }) == 888'889);                // 16 / 18, rounded
+    CHECK(jain({0, 0, 0}) == 1'000'000);
+    CHECK(jain({7}) == 1'000'000);
+    CHECK(jain({5, 5, 5, 5}) == 1'000'000);
+    CHECK(jain({100, 0, 0, 0}) == 250'000); // one hog among 4: 1/n
+    CHECK(jain({9, 0, 0, 0, 0, 0, 0, 0, 0, 0}) == 100'000);
+    CHECK(jain({5, 5, 0, 0, 0}) == 400'000); // k equal of n: k/n
+    CHECK(jain({1, 2, 3, 4}) == 833'333);    // 100 / 120
+    CHECK(jain({1, 2}) == 900'000);          // 9 / 10
+    CHECK(jain({2, 1, 1}) == 888'889);       // 16 / 18, rounded
     // Huge values scale down without overflow.
-    CHECK(jain({ UINT64_MAX, UINT64_MAX, UINT64_MAX }) == 1'000'000);
-    CHECK(jain({ UINT64_MAX, 0 }) == 500'000);
-    CHECK(jain({ UINT64_MAX, UINT64_MAX / 2 }) == 900'000);
-    std::vector<uint64_t> many(10'000, uint64_t { 1 } << 62);
+    CHECK(jain({UINT64_MAX, UINT64_MAX, UINT64_MAX}) == 1'000'000);
+    CHECK(jain({UINT64_MAX, 0}) == 500'000);
+    CHECK(jain({UINT64_MAX, UINT64_MAX / 2}) == 900'000);
+    std::vector<uint64_t> many(10'000, uint64_t{1} << 62);
     CHECK(jain(many) == 1'000'000);
     many[0] = 0;
     CHECK(jain(many) == 999'900);
@@ -799,7 +801,7 @@ TEST_CASE("sched: pick-next answers from the bitmap and FIFO heads at every queu
     // Complexity-independent properties only: whatever the number of ready entities, pick_next
     // returns the head of the most urgent non-empty level, leaves every other FIFO untouched, and
     // the run queue's footprint does not grow with it.
-    for (const size_t n : { size_t { 1 }, size_t { 10 }, size_t { 100 }, size_t { 1000 }, size_t { 10000 } }) {
+    for (const size_t n : {size_t{1}, size_t{10}, size_t{100}, size_t{1000}, size_t{10000}}) {
         Harness h(config(1, 0));
         for (size_t i = 0; i < n; ++i)
             h.add(static_cast<Priority>(1 + i % 4)); // High, Normal, Low, Idle in turn
@@ -816,7 +818,8 @@ TEST_CASE("sched: pick-next answers from the bitmap and FIFO heads at every queu
         CHECK(h.policy.current()->base_priority() == Priority::High);
         CHECK(h.policy.run_queue().front(kLevelLow) == low_head);
         CHECK(h.policy.run_queue().size(kLevelLow) == low_size);
-        if (n <= 1000) h.check(); // O(n) walk
+        if (n <= 1000)
+            h.check(); // O(n) walk
     }
 }
 
@@ -858,7 +861,7 @@ struct RefEntity {
 
 class RefModel {
 public:
-    explicit RefModel(const PolicyConfig& config) : m_config(config) {}
+    explicit RefModel(const PolicyConfig& config) : m_config(config) { }
 
     std::vector<RefEntity> e;
     std::deque<size_t> q[kLevelCount];
@@ -872,9 +875,10 @@ public:
 
     void admit(size_t id, Priority priority, uint32_t quantum)
     {
-        if (e.size() <= id) e.resize(id + 1);
+        if (e.size() <= id)
+            e.resize(id + 1);
         RefEntity& x = e[id];
-        x = RefEntity {};
+        x = RefEntity{};
         x.admitted = true;
         x.base = priority;
         x.level = level_of(priority);
@@ -887,7 +891,8 @@ public:
     {
         now = t;
         ++counters.ticks;
-        if (current < 0) ++counters.idle_ticks;
+        if (current < 0)
+            ++counters.idle_ticks;
         if (current >= 0) {
             RefEntity& c = e[current];
             ++c.cpu;
@@ -898,7 +903,8 @@ public:
         }
         std::vector<size_t> due;
         for (size_t id : sleepers)
-            if (e[id].wake <= now) due.push_back(id);
+            if (e[id].wake <= now)
+                due.push_back(id);
         std::sort(due.begin(), due.end(), [&](size_t a, size_t b) {
             return e[a].wake != e[b].wake ? e[a].wake < e[b].wake : e[a].sleep_seq < e[b].sleep_seq;
         });
@@ -911,13 +917,14 @@ public:
         if (m_config.starvation_bound_ticks) {
             std::vector<size_t> starving;
             for (size_t id = 0; id < e.size(); ++id)
-                if (e[id].in_age && now - e[id].age_since >= m_config.starvation_bound_ticks) starving.push_back(id);
+                if (e[id].in_age && now - e[id].age_since >= m_config.starvation_bound_ticks)
+                    starving.push_back(id);
             std::sort(starving.begin(), starving.end(),
                       [&](size_t a, size_t b) { return e[a].age_seq < e[b].age_seq; });
             for (size_t id : starving) {
                 RefEntity& x = e[id];
-                x.boost_ahead = q[kLevelBoost].size()
-                    + ((current >= 0 && e[current].state == ThreadState::Running && e[current].boosted) ? 1 : 0);
+                x.boost_ahead = q[kLevelBoost].size() +
+                    ((current >= 0 && e[current].state == ThreadState::Running && e[current].boosted) ? 1 : 0);
                 x.boosted_at = now;
                 erase(q[x.level], id);
                 x.in_age = false;
@@ -939,7 +946,8 @@ public:
         bool had = false;
         if (was_running) {
             had = e[prev].remaining > 0;
-            if (!had) unboost(prev);
+            if (!had)
+                unboost(prev);
             enqueue(prev, had);
         }
         long next = -1;
@@ -948,10 +956,13 @@ public:
                 next = static_cast<long>(q[level].front());
                 break;
             }
-        if (next >= 0) dequeue(next);
+        if (next >= 0)
+            dequeue(next);
         resched = false;
-        if (next >= 0) e[next].state = ThreadState::Running;
-        if (next == prev) return next;
+        if (next >= 0)
+            e[next].state = ThreadState::Running;
+        if (next == prev)
+            return next;
         if (prev >= 0) {
             if (was_running) {
                 ++e[prev].invol;
@@ -969,7 +980,8 @@ public:
             RefEntity& x = e[next];
             x.max_wait = std::max(x.max_wait, now - x.ready_since);
             ++x.runs;
-            if (on_dispatch) on_dispatch(static_cast<size_t>(next));
+            if (on_dispatch)
+                on_dispatch(static_cast<size_t>(next));
         }
         ++counters.context_switches;
         current = next;
@@ -978,7 +990,8 @@ public:
 
     void yield()
     {
-        if (current < 0 || e[current].state != ThreadState::Running) return;
+        if (current < 0 || e[current].state != ThreadState::Running)
+            return;
         resched = true;
         unboost(current);
         enqueue(current, false);
@@ -986,7 +999,8 @@ public:
     void block(size_t id) { leave(id, ThreadState::Blocked); }
     bool sleep_until(size_t id, uint64_t tick)
     {
-        if (tick <= now) return false;
+        if (tick <= now)
+            return false;
         leave(id, ThreadState::Sleeping);
         e[id].wake = tick;
         e[id].sleep_seq = ++m_seq;
@@ -1009,9 +1023,11 @@ public:
     void set_priority(size_t id, Priority p)
     {
         RefEntity& x = e[id];
-        if (x.base == p) return;
+        if (x.base == p)
+            return;
         x.base = p;
-        if (p == Priority::Critical) x.boosted = false;
+        if (p == Priority::Critical)
+            x.boosted = false;
         const uint8_t level = x.boosted ? kLevelBoost : level_of(p);
         if (x.queued) {
             if (level != x.level) {
@@ -1036,8 +1052,8 @@ public:
 
     bool eligible(const RefEntity& x) const
     {
-        return m_config.starvation_bound_ticks && !x.boosted && x.base != Priority::Critical
-            && (x.base != Priority::Idle || m_config.boost_idle_priority);
+        return m_config.starvation_bound_ticks && !x.boosted && x.base != Priority::Critical &&
+            (x.base != Priority::Idle || m_config.boost_idle_priority);
     }
 
 private:
@@ -1046,7 +1062,8 @@ private:
 
     void unboost(size_t id)
     {
-        if (!e[id].boosted) return;
+        if (!e[id].boosted)
+            return;
         e[id].boosted = false;
         e[id].level = level_of(e[id].base);
     }
@@ -1065,7 +1082,8 @@ private:
     void enqueue(size_t id, bool head)
     {
         RefEntity& x = e[id];
-        if (!head) x.remaining = x.quantum;
+        if (!head)
+            x.remaining = x.quantum;
         x.state = ThreadState::Ready;
         x.ready_since = now;
         if (head)
@@ -1091,11 +1109,14 @@ private:
     void leave(size_t id, ThreadState state)
     {
         RefEntity& x = e[id];
-        if (x.state == ThreadState::Ready) dequeue(id);
-        if (x.state == ThreadState::Sleeping) erase(sleepers, id);
+        if (x.state == ThreadState::Ready)
+            dequeue(id);
+        if (x.state == ThreadState::Sleeping)
+            erase(sleepers, id);
         unboost(id);
         x.state = state;
-        if (static_cast<long>(id) == current) resched = true;
+        if (static_cast<long>(id) == current)
+            resched = true;
         update();
     }
     void update()
@@ -1106,8 +1127,10 @@ private:
                 top = level;
                 break;
             }
-        if (top < 0) return;
-        if (current < 0 || e[current].state != ThreadState::Running || top < e[current].level) resched = true;
+        if (top < 0)
+            return;
+        if (current < 0 || e[current].state != ThreadState::Running || top < e[current].level)
+            resched = true;
     }
 
     PolicyConfig m_config;
@@ -1124,8 +1147,8 @@ struct SimParams {
     uint32_t max_quantum = 8;
     uint64_t bound = 60;
     bool boost_idle = true;
-    bool defer = false;         // sometimes keep need_resched pending for a few ticks
-    uint64_t compare_every = 1; // full comparison period (ticks)
+    bool defer = false;          // sometimes keep need_resched pending for a few ticks
+    uint64_t compare_every = 1;  // full comparison period (ticks)
     bool one_step_yield = false; // yielders use yield_and_pick_next(), the kernel's fast path
 };
 
@@ -1138,62 +1161,87 @@ struct SimResult {
 
 std::string compare(const Policy& p, const RefModel& r, const std::deque<SchedEntity>& ents)
 {
-    if (const char* problem = p.check_invariants()) return std::string("invariant: ") + problem;
+    if (const char* problem = p.check_invariants())
+        return std::string("invariant: ") + problem;
     const long cur = p.current() ? static_cast<long>(p.current()->id()) : -1;
-    if (cur != r.current) return "current differs: " + std::to_string(cur) + " vs " + std::to_string(r.current);
-    if (p.need_resched() != r.resched) return "need_resched differs";
+    if (cur != r.current)
+        return "current differs: " + std::to_string(cur) + " vs " + std::to_string(r.current);
+    if (p.need_resched() != r.resched)
+        return "need_resched differs";
     for (uint8_t level = 0; level < kLevelCount; ++level) {
         auto it = r.q[level].begin();
         for (const SchedEntity* x = p.run_queue().front(level); x; x = RunQueue::next(*x), ++it) {
             if (it == r.q[level].end() || *it != x->id())
                 return "queue order differs at level " + std::string(level_name(level));
         }
-        if (it != r.q[level].end()) return "queue shorter than the model at level " + std::string(level_name(level));
+        if (it != r.q[level].end())
+            return "queue shorter than the model at level " + std::string(level_name(level));
     }
     PolicyCounts expected;
     for (size_t id = 0; id < ents.size(); ++id) {
         const SchedEntity& x = ents[id];
         const RefEntity& m = r.e[id];
-        if (x.admitted() != m.admitted) return "admitted differs for " + std::to_string(id);
-        if (!m.admitted) continue;
+        if (x.admitted() != m.admitted)
+            return "admitted differs for " + std::to_string(id);
+        if (!m.admitted)
+            continue;
         ++expected.total;
         ++expected.by_state[index_of(m.state)];
         ++expected.by_priority[index_of(m.base)];
         expected.boosted += m.boosted ? 1 : 0;
         const std::string who = " of entity " + std::to_string(id);
-        if (x.state() != m.state) return "state" + who;
-        if (x.base_priority() != m.base) return "base priority" + who;
-        if (x.level() != m.level) return "level" + who;
-        if (x.boosted() != m.boosted) return "boosted" + who;
-        if (x.queued() != m.queued) return "queued" + who;
-        if (x.quantum_ticks() != m.quantum) return "quantum" + who;
-        if (x.remaining_ticks() != m.remaining) return "remaining quantum" + who;
-        if (x.state() == ThreadState::Sleeping && x.wake_tick() != m.wake) return "wake tick" + who;
-        if (x.state() == ThreadState::Ready && x.ready_since() != m.ready_since) return "ready_since" + who;
-        if (x.cpu_ticks() != m.cpu) return "cpu ticks" + who;
-        if (x.runs() != m.runs) return "runs" + who;
-        if (x.voluntary_switches() != m.vol) return "voluntary switches" + who;
-        if (x.involuntary_switches() != m.invol) return "involuntary switches" + who;
-        if (x.preemptions() != m.preempt) return "preemptions" + who;
-        if (x.boosts() != m.boosts) return "boosts" + who;
-        if (x.max_wait_ticks() != m.max_wait) return "max wait" + who;
+        if (x.state() != m.state)
+            return "state" + who;
+        if (x.base_priority() != m.base)
+            return "base priority" + who;
+        if (x.level() != m.level)
+            return "level" + who;
+        if (x.boosted() != m.boosted)
+            return "boosted" + who;
+        if (x.queued() != m.queued)
+            return "queued" + who;
+        if (x.quantum_ticks() != m.quantum)
+            return "quantum" + who;
+        if (x.remaining_ticks() != m.remaining)
+            return "remaining quantum" + who;
+        if (x.state() == ThreadState::Sleeping && x.wake_tick() != m.wake)
+            return "wake tick" + who;
+        if (x.state() == ThreadState::Ready && x.ready_since() != m.ready_since)
+            return "ready_since" + who;
+        if (x.cpu_ticks() != m.cpu)
+            return "cpu ticks" + who;
+        if (x.runs() != m.runs)
+            return "runs" + who;
+        if (x.voluntary_switches() != m.vol)
+            return "voluntary switches" + who;
+        if (x.involuntary_switches() != m.invol)
+            return "involuntary switches" + who;
+        if (x.preemptions() != m.preempt)
+            return "preemptions" + who;
+        if (x.boosts() != m.boosts)
+            return "boosts" + who;
+        if (x.max_wait_ticks() != m.max_wait)
+            return "max wait" + who;
     }
     const PolicyCounts counts = p.counts();
-    if (counts.total != expected.total) return "total count";
+    if (counts.total != expected.total)
+        return "total count";
     for (unsigned i = 0; i < kThreadStateCount; ++i)
         if (counts.by_state[i] != expected.by_state[i])
             return std::string("count in state ") + state_meaning(static_cast<ThreadState>(i));
     for (unsigned i = 0; i < kPriorityCount; ++i)
         if (counts.by_priority[i] != expected.by_priority[i])
             return std::string("count at priority ") + priority_name(static_cast<Priority>(i));
-    if (counts.boosted != expected.boosted) return "boosted count";
-    if (counts.sleeping != r.sleepers.size()) return "sleeper count";
+    if (counts.boosted != expected.boosted)
+        return "boosted count";
+    if (counts.sleeping != r.sleepers.size())
+        return "sleeper count";
     const PolicyCounters& a = p.counters();
     const PolicyCounters& b = r.counters;
-    if (a.ticks != b.ticks || a.idle_ticks != b.idle_ticks || a.context_switches != b.context_switches
-        || a.voluntary_switches != b.voluntary_switches || a.involuntary_switches != b.involuntary_switches
-        || a.preemptions != b.preemptions || a.quantum_expiries != b.quantum_expiries || a.wakeups != b.wakeups
-        || a.timer_wakeups != b.timer_wakeups || a.boosts != b.boosts)
+    if (a.ticks != b.ticks || a.idle_ticks != b.idle_ticks || a.context_switches != b.context_switches ||
+        a.voluntary_switches != b.voluntary_switches || a.involuntary_switches != b.involuntary_switches ||
+        a.preemptions != b.preemptions || a.quantum_expiries != b.quantum_expiries || a.wakeups != b.wakeups ||
+        a.timer_wakeups != b.timer_wakeups || a.boosts != b.boosts)
         return "policy counters";
     return {};
 }
@@ -1219,8 +1267,8 @@ SimResult simulate(const SimParams& params)
     size_t live = 0;
 
     auto new_burst = [&](size_t id) -> uint64_t {
-        if (id < ref.e.size() && ref.e[id].admitted && ref.e[id].base == Priority::Critical
-            && kind[id] != Kind::ShortLived)
+        if (id < ref.e.size() && ref.e[id].admitted && ref.e[id].base == Priority::Critical &&
+            kind[id] != Kind::ShortLived)
             return uniform(1, 2); // Critical work is short
         switch (kind[id]) {
         case Kind::Hog: return UINT64_MAX;
@@ -1262,7 +1310,8 @@ SimResult simulate(const SimParams& params)
     const uint64_t qmax = std::max<uint64_t>(params.max_quantum, cfg.default_quantum_ticks);
     std::string bound_failure;
     ref.on_dispatch = [&](size_t id) {
-        if (params.defer || !params.bound || !bound_failure.empty()) return;
+        if (params.defer || !params.bound || !bound_failure.empty())
+            return;
         const RefEntity& x = ref.e[id];
         const uint64_t waited = ref.now - x.age_since;
         if (!x.boosted) {
@@ -1276,13 +1325,14 @@ SimResult simulate(const SimParams& params)
         const uint64_t limit = params.bound + (x.boost_ahead + 1) * qmax + critical;
         result.max_wait_seen = std::max(result.max_wait_seen, waited);
         if (waited > limit)
-            bound_failure = "entity " + std::to_string(id) + " waited " + std::to_string(waited) + " ticks > "
-                + std::to_string(limit);
+            bound_failure = "entity " + std::to_string(id) + " waited " + std::to_string(waited) + " ticks > " +
+                std::to_string(limit);
     };
     auto random_entity = [&](auto predicate) -> long {
         for (int attempt = 0; attempt < 8; ++attempt) {
             const size_t id = rng() % ents.size();
-            if (ref.e[id].admitted && predicate(id)) return static_cast<long>(id);
+            if (ref.e[id].admitted && predicate(id))
+                return static_cast<long>(id);
         }
         return -1;
     };
@@ -1290,7 +1340,8 @@ SimResult simulate(const SimParams& params)
         SchedEntity* a = policy.pick_next();
         const long b = ref.pick();
         const long ai = a ? static_cast<long>(a->id()) : -1;
-        if (ai != b) return "pick_next chose " + std::to_string(ai) + ", the model " + std::to_string(b);
+        if (ai != b)
+            return "pick_next chose " + std::to_string(ai) + ", the model " + std::to_string(b);
         return {};
     };
 
@@ -1304,8 +1355,8 @@ SimResult simulate(const SimParams& params)
 
         bool picked = false; // the one-step yield already picked
         // 1. The running entity finished its burst: it sleeps, blocks, yields or exits.
-        if (!deferring && ref.current >= 0 && ref.e[ref.current].state == ThreadState::Running
-            && burst[ref.current] == 0) {
+        if (!deferring && ref.current >= 0 && ref.e[ref.current].state == ThreadState::Running &&
+            burst[ref.current] == 0) {
             const size_t id = static_cast<size_t>(ref.current);
             SchedEntity& x = ents[id];
             switch (kind[id]) {
@@ -1329,7 +1380,8 @@ SimResult simulate(const SimParams& params)
                     const long ai = a ? static_cast<long>(a->id()) : -1;
                     picked = true;
                     if (ai != b)
-                        failure = "yield_and_pick_next chose " + std::to_string(ai) + ", the model " + std::to_string(b);
+                        failure =
+                            "yield_and_pick_next chose " + std::to_string(ai) + ", the model " + std::to_string(b);
                 } else {
                     policy.yield();
                     ref.yield();
@@ -1342,7 +1394,8 @@ SimResult simulate(const SimParams& params)
                 break;
             }
             burst[id] = new_burst(id);
-            if (!picked) failure = pick_both();
+            if (!picked)
+                failure = pick_both();
         }
 
         // 2. Events from "interrupts" and other CPUs' worth of activity.
@@ -1353,7 +1406,8 @@ SimResult simulate(const SimParams& params)
                         id >= 0) {
                         const bool a = policy.wake(ents[id]);
                         const bool b = ref.wake(id);
-                        if (a != b) failure = "wake result differs";
+                        if (a != b)
+                            failure = "wake result differs";
                     }
             if (chance(20))
                 if (long id = random_entity([&](size_t i) { return ref.e[i].state == ThreadState::Sleeping; });
@@ -1365,8 +1419,8 @@ SimResult simulate(const SimParams& params)
                 if (long id = random_entity([&](size_t) { return true; }); id >= 0) {
                     Priority prio = chance(100) ? Priority::Critical : static_cast<Priority>(1 + rng() % 4);
                     // Hogs and yielders never become Critical: nothing could run past them.
-                    if (prio == Priority::Critical
-                        && (kind[id] == Kind::Hog || kind[id] == Kind::Yielder || critical_alive() >= kMaxCritical))
+                    if (prio == Priority::Critical &&
+                        (kind[id] == Kind::Hog || kind[id] == Kind::Yielder || critical_alive() >= kMaxCritical))
                         prio = Priority::High;
                     policy.set_priority(ents[id], prio);
                     ref.set_priority(id, prio);
@@ -1396,27 +1450,32 @@ SimResult simulate(const SimParams& params)
                 }
             while (live < params.cap && chance(live < params.initial ? 500 : 50))
                 spawn();
-            if (params.defer && !deferring && chance(50)) defer_until = t + uniform(1, 4);
-            if (!deferring && policy.need_resched()) failure = pick_both();
+            if (params.defer && !deferring && chance(50))
+                defer_until = t + uniform(1, 4);
+            if (!deferring && policy.need_resched())
+                failure = pick_both();
         }
 
         // 3. The timer tick, charged to whoever is on the CPU; switch at interrupt exit.
         if (failure.empty()) {
             const bool critical_running = ref.current >= 0 && ref.e[ref.current].level == kLevelCritical;
             crit_prefix.push_back(crit_prefix.back() + (critical_running ? 1 : 0));
-            if (ref.current >= 0 && burst[ref.current] != UINT64_MAX && burst[ref.current] > 0
-                && ref.e[ref.current].state == ThreadState::Running)
+            if (ref.current >= 0 && burst[ref.current] != UINT64_MAX && burst[ref.current] > 0 &&
+                ref.e[ref.current].state == ThreadState::Running)
                 --burst[ref.current];
             const bool a = policy.on_tick(t);
             ref.tick(t);
-            if (a != ref.resched) failure = "on_tick's need_resched differs";
+            if (a != ref.resched)
+                failure = "on_tick's need_resched differs";
             const bool still_deferring = params.defer && t <= defer_until;
-            if (failure.empty() && a && !still_deferring) failure = pick_both();
+            if (failure.empty() && a && !still_deferring)
+                failure = pick_both();
         }
 
         if (failure.empty() && (t % params.compare_every == 0 || t == params.ticks))
             failure = compare(policy, ref, ents);
-        if (failure.empty() && !bound_failure.empty()) failure = "starvation bound: " + bound_failure;
+        if (failure.empty() && !bound_failure.empty())
+            failure = "starvation bound: " + bound_failure;
         if (!failure.empty()) {
             FAIL_CHECK(failure + at);
             return result;
@@ -1427,7 +1486,8 @@ SimResult simulate(const SimParams& params)
     if (!params.defer && params.bound) {
         for (size_t id = 0; id < ents.size(); ++id) {
             const RefEntity& x = ref.e[id];
-            if (!x.admitted || x.state != ThreadState::Ready || !(x.boosted || x.in_age)) continue;
+            if (!x.admitted || x.state != ThreadState::Ready || !(x.boosted || x.in_age))
+                continue;
             const uint64_t waited = ref.now - x.age_since;
             const uint64_t critical = crit_prefix[ref.now] - crit_prefix[x.age_since];
             const uint64_t limit = params.bound + (x.boost_ahead + 1) * qmax + critical;
@@ -1453,8 +1513,8 @@ TEST_CASE("sched: randomized simulation agrees with the reference model, every s
         params.bound = 40 + seed * 10;
         params.boost_idle = seed % 3 != 0;
         const SimResult result = simulate(params);
-        CHECK(result.boosts > 0);           // the workload really starves someone
-        CHECK(result.dispatch_checks > 0);  // and the bound was checked on boosted dispatches
+        CHECK(result.boosts > 0);          // the workload really starves someone
+        CHECK(result.dispatch_checks > 0); // and the bound was checked on boosted dispatches
         CHECK(result.switches > 1000);
     }
 }

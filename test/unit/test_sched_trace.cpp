@@ -42,18 +42,20 @@ struct Json {
     const Json* get(const std::string& key) const
     {
         for (const auto& [k, v] : members)
-            if (k == key) return &v;
+            if (k == key)
+                return &v;
         return nullptr;
     }
 };
 
 class Parser {
 public:
-    explicit Parser(const std::string& text) : m_text(text) {}
+    explicit Parser(const std::string& text) : m_text(text) { }
 
     bool parse(Json& out)
     {
-        if (!value(out)) return false;
+        if (!value(out))
+            return false;
         skip_space();
         return m_pos == m_text.size();
     }
@@ -68,17 +70,21 @@ private:
     bool literal(const char* word)
     {
         const std::string w(word);
-        if (m_text.compare(m_pos, w.size(), w) != 0) return false;
+        if (m_text.compare(m_pos, w.size(), w) != 0)
+            return false;
         m_pos += w.size();
         return true;
     }
     bool value(Json& out)
     {
         skip_space();
-        if (m_pos >= m_text.size()) return false;
+        if (m_pos >= m_text.size())
+            return false;
         const char c = m_text[m_pos];
-        if (c == '{') return object(out);
-        if (c == '[') return array(out);
+        if (c == '{')
+            return object(out);
+        if (c == '[')
+            return array(out);
         if (c == '"') {
             out.type = Json::String;
             return string(out.string);
@@ -88,21 +94,27 @@ private:
             out.boolean = c == 't';
             return literal(c == 't' ? "true" : "false");
         }
-        if (c == 'n') return literal("null");
+        if (c == 'n')
+            return literal("null");
         return number(out);
     }
     bool number(Json& out)
     {
         const size_t start = m_pos;
-        if (m_pos < m_text.size() && m_text[m_pos] == '-') ++m_pos;
-        if (m_pos >= m_text.size() || !isdigit(static_cast<unsigned char>(m_text[m_pos]))) return false;
+        if (m_pos < m_text.size() && m_text[m_pos] == '-')
+            ++m_pos;
+        if (m_pos >= m_text.size() || !isdigit(static_cast<unsigned char>(m_text[m_pos])))
+            return false;
         if (m_text[m_pos] == '0' && m_pos + 1 < m_text.size() && isdigit(static_cast<unsigned char>(m_text[m_pos + 1])))
             return false; // no leading zeros
-        while (m_pos < m_text.size() && isdigit(static_cast<unsigned char>(m_text[m_pos]))) ++m_pos;
+        while (m_pos < m_text.size() && isdigit(static_cast<unsigned char>(m_text[m_pos])))
+            ++m_pos;
         if (m_pos < m_text.size() && m_text[m_pos] == '.') {
             ++m_pos;
-            if (m_pos >= m_text.size() || !isdigit(static_cast<unsigned char>(m_text[m_pos]))) return false;
-            while (m_pos < m_text.size() && isdigit(static_cast<unsigned char>(m_text[m_pos]))) ++m_pos;
+            if (m_pos >= m_text.size() || !isdigit(static_cast<unsigned char>(m_text[m_pos])))
+                return false;
+            while (m_pos < m_text.size() && isdigit(static_cast<unsigned char>(m_text[m_pos])))
+                ++m_pos;
         }
         out.type = Json::Number;
         out.number = std::stod(m_text.substr(start, m_pos - start));
@@ -113,13 +125,16 @@ private:
         ++m_pos; // opening quote
         while (m_pos < m_text.size()) {
             const auto c = static_cast<unsigned char>(m_text[m_pos++]);
-            if (c == '"') return true;
-            if (c < 0x20 || c >= 0x80) return false; // the writer promises pure ASCII, no raw controls
+            if (c == '"')
+                return true;
+            if (c < 0x20 || c >= 0x80)
+                return false; // the writer promises pure ASCII, no raw controls
             if (c != '\\') {
                 out += static_cast<char>(c);
                 continue;
             }
-            if (m_pos >= m_text.size()) return false;
+            if (m_pos >= m_text.size())
+                return false;
             const char e = m_text[m_pos++];
             switch (e) {
             case '"': out += '"'; break;
@@ -131,7 +146,8 @@ private:
             case 'b': out += '\b'; break;
             case 'f': out += '\f'; break;
             case 'u': {
-                if (m_pos + 4 > m_text.size()) return false;
+                if (m_pos + 4 > m_text.size())
+                    return false;
                 const unsigned long code = std::stoul(m_text.substr(m_pos, 4), nullptr, 16);
                 m_pos += 4;
                 out += static_cast<char>(code & 0xff); // the writer only emits \u00XX
@@ -153,10 +169,12 @@ private:
         }
         for (;;) {
             Json item;
-            if (!value(item)) return false;
+            if (!value(item))
+                return false;
             out.items.push_back(std::move(item));
             skip_space();
-            if (m_pos >= m_text.size()) return false;
+            if (m_pos >= m_text.size())
+                return false;
             if (m_text[m_pos] == ',') {
                 ++m_pos;
                 continue;
@@ -179,17 +197,22 @@ private:
         }
         for (;;) {
             skip_space();
-            if (m_pos >= m_text.size() || m_text[m_pos] != '"') return false;
+            if (m_pos >= m_text.size() || m_text[m_pos] != '"')
+                return false;
             std::string key;
-            if (!string(key)) return false;
+            if (!string(key))
+                return false;
             skip_space();
-            if (m_pos >= m_text.size() || m_text[m_pos] != ':') return false;
+            if (m_pos >= m_text.size() || m_text[m_pos] != ':')
+                return false;
             ++m_pos;
             Json v;
-            if (!value(v)) return false;
+            if (!value(v))
+                return false;
             out.members.emplace_back(std::move(key), std::move(v));
             skip_space();
-            if (m_pos >= m_text.size()) return false;
+            if (m_pos >= m_text.size())
+                return false;
             if (m_text[m_pos] == ',') {
                 ++m_pos;
                 continue;
@@ -244,7 +267,8 @@ std::string write(const Ring& ring, const ThreadNames& names, JsonReport* report
     StringSink sink;
     JsonOptions options;
     const JsonReport r = write_chrome_json(ring, names, options, sink);
-    if (report != nullptr) *report = r;
+    if (report != nullptr)
+        *report = r;
     return sink.text;
 }
 
@@ -260,10 +284,12 @@ TEST_CASE("trace ring keeps events in push order until full", "[trace]")
     ring.attach(storage, 4);
     CHECK(ring.attached());
     CHECK(ring.capacity() == 4);
-    for (uint64_t i = 0; i < 3; ++i) ring.push(make(EventKind::Tick, 100 + i, 0, i));
+    for (uint64_t i = 0; i < 3; ++i)
+        ring.push(make(EventKind::Tick, 100 + i, 0, i));
     REQUIRE(ring.size() == 3);
     CHECK(ring.overwritten() == 0);
-    for (size_t i = 0; i < 3; ++i) CHECK(ring.at(i).stamp == 100 + i);
+    for (size_t i = 0; i < 3; ++i)
+        CHECK(ring.at(i).stamp == 100 + i);
 }
 
 TEST_CASE("trace ring overwrites the oldest events when full", "[trace]")
@@ -271,18 +297,21 @@ TEST_CASE("trace ring overwrites the oldest events when full", "[trace]")
     Event storage[4];
     Ring ring;
     ring.attach(storage, 4);
-    for (uint64_t i = 0; i < 11; ++i) ring.push(make(EventKind::Tick, i, 0, i));
+    for (uint64_t i = 0; i < 11; ++i)
+        ring.push(make(EventKind::Tick, i, 0, i));
     REQUIRE(ring.size() == 4);
     CHECK(ring.pushed() == 11);
     CHECK(ring.overwritten() == 7);
     // The newest four, oldest first, across the wrap point.
-    for (size_t i = 0; i < 4; ++i) CHECK(ring.at(i).stamp == 7 + i);
+    for (size_t i = 0; i < 4; ++i)
+        CHECK(ring.at(i).stamp == 7 + i);
 
     // Exactly full, then one more: the first event goes.
     ring.clear();
     CHECK(ring.size() == 0);
     CHECK(ring.overwritten() == 0);
-    for (uint64_t i = 0; i < 4; ++i) ring.push(make(EventKind::Tick, 50 + i));
+    for (uint64_t i = 0; i < 4; ++i)
+        ring.push(make(EventKind::Tick, 50 + i));
     CHECK(ring.at(0).stamp == 50);
     CHECK(ring.at(3).stamp == 53);
     ring.push(make(EventKind::Tick, 54));
@@ -299,7 +328,8 @@ TEST_CASE("trace thread names: add, rename, find, full table", "[trace]")
     CHECK(names.size() == 1);
     CHECK(std::string(names.find(3)) == "hog-one");
     CHECK(names.find(4) == nullptr);
-    for (uint64_t id = 10; names.size() < ThreadNames::kCapacity; ++id) REQUIRE(names.add(id, "x"));
+    for (uint64_t id = 10; names.size() < ThreadNames::kCapacity; ++id)
+        REQUIRE(names.add(id, "x"));
     CHECK(!names.add(99999, "late"));
     CHECK(names.missed() == 1);
     CHECK(names.find(99999) == nullptr);
@@ -369,7 +399,8 @@ TEST_CASE("trace JSON: running slices, instants, irq slices, metadata", "[trace]
         CHECK(num(e, "pid") == 1);
         if (ph == "M" && str(e, "name") == "thread_name")
             thread_names[static_cast<int>(num(e, "tid"))] = str(*e.get("args"), "name");
-        if (ph == "X" && str(e, "cat") == "running") slices.push_back(&e);
+        if (ph == "X" && str(e, "cat") == "running")
+            slices.push_back(&e);
         if (ph == "X" && str(e, "cat") == "irq") {
             CHECK(str(e, "name") == "irq 0");
             CHECK(num(e, "tid") == kIrqTrackTid);
@@ -407,7 +438,7 @@ TEST_CASE("trace JSON: time is interpolated between ticks with sub-tick resoluti
     static ThreadNames names;
     names.clear();
     // Uneven cycle rate: 1000 cycles in tick 5 -> 6, 3000 cycles in tick 6 -> 7.
-    ring.push(make(EventKind::Switch, 9500, 1, 2));  // before the first tick: extrapolated
+    ring.push(make(EventKind::Switch, 9500, 1, 2)); // before the first tick: extrapolated
     ring.push(make(EventKind::Tick, 10000, 2, 5'000'000));
     ring.push(make(EventKind::Switch, 10250, 2, 1)); // 5.25 ms
     ring.push(make(EventKind::Tick, 11000, 1, 6'000'000));
@@ -418,7 +449,8 @@ TEST_CASE("trace JSON: time is interpolated between ticks with sub-tick resoluti
     std::vector<double> ends;
     double last_ts = -1;
     for (const Json& e : events_of(root)) {
-        if (str(e, "ph") != "X" || str(e, "cat") != "running") continue;
+        if (str(e, "ph") != "X" || str(e, "cat") != "running")
+            continue;
         const double ts = num(e, "ts"), dur = num(e, "dur");
         CHECK(ts >= last_ts);
         last_ts = ts;
@@ -443,7 +475,7 @@ TEST_CASE("trace JSON after wraparound: partial first slice, unmatched irq exit"
     names.add(7, "hog-7");
     ring.push(make(EventKind::Start, 0, 1, 0));
     ring.push(make(EventKind::IrqEnter, 500, 1, 0, 4));
-    ring.push(make(EventKind::Tick, 1000, 7, 1'000'000));   // the two above are overwritten
+    ring.push(make(EventKind::Tick, 1000, 7, 1'000'000)); // the two above are overwritten
     ring.push(make(EventKind::IrqExit, 1100, 7, 0, 4));
     ring.push(make(EventKind::Tick, 2000, 7, 2'000'000));
     ring.push(make(EventKind::Switch, 2500, 7, 8, static_cast<uint8_t>(SwitchCause::Yield)));
@@ -464,7 +496,8 @@ TEST_CASE("trace JSON after wraparound: partial first slice, unmatched irq exit"
                 CHECK(str(e, "name") == "hog-7");
             }
         }
-        if (str(e, "ph") == "i" && str(e, "name") == "irq exit") ++unmatched_exit;
+        if (str(e, "ph") == "i" && str(e, "name") == "irq exit")
+            ++unmatched_exit;
     }
     CHECK(running == 3); // 7 (partial), 8, then 7 until the end
     CHECK(partial == 1);
@@ -484,7 +517,7 @@ TEST_CASE("trace JSON of an empty ring and of a ring without ticks", "[trace]")
     Event storage[4];
     ring.attach(storage, 4);
     ring.push(make(EventKind::Start, 5000, 1, 3'000'000)); // uptime 3 ms
-    ring.push(make(EventKind::Switch, 7000, 1, 2));         // +2000 cycles at 1 ns each
+    ring.push(make(EventKind::Switch, 7000, 1, 2));        // +2000 cycles at 1 ns each
     const Json root = parse_or_fail(write(ring, names, &report));
     CHECK(report.anchors == 0);
     bool found = false;

@@ -38,7 +38,8 @@ struct ScreenModel {
             } else if (c == '\a') {
                 ++bells; // the bell shows nothing and leaves the cursor
             } else {
-                if (cursor >= cells.size()) cells.resize(cursor + 1, ' ');
+                if (cursor >= cells.size())
+                    cells.resize(cursor + 1, ' ');
                 cells[cursor++] = c;
             }
         }
@@ -46,7 +47,8 @@ struct ScreenModel {
     std::string visible() const
     {
         std::string s = cells;
-        while (!s.empty() && s.back() == ' ') s.pop_back();
+        while (!s.empty() && s.back() == ' ')
+            s.pop_back();
         return s;
     }
 };
@@ -79,7 +81,8 @@ struct EditorHarness {
         std::string line(editor.line().data(), editor.line().size());
         std::string shown = screen.visible();
         // Trailing spaces typed by the user are invisible in the model.
-        while (!line.empty() && line.back() == ' ') line.pop_back();
+        while (!line.empty() && line.back() == ' ')
+            line.pop_back();
         REQUIRE(shown == line);
         REQUIRE(screen.cursor == editor.cursor());
     }
@@ -91,7 +94,8 @@ std::string g_last_handler;
 CommandStatus record(const Args& args, lib::FormatSink& out)
 {
     g_last_handler = std::string(args[0].data(), args[0].size());
-    for (size_t i = 1; i < args.count(); ++i) lib::format_to(out, "[{}]", args[i]);
+    for (size_t i = 1; i < args.count(); ++i)
+        lib::format_to(out, "[{}]", args[i]);
     return CommandStatus::Ok;
 }
 
@@ -101,12 +105,12 @@ CommandStatus needs_two(const Args& args, lib::FormatSink&)
 }
 
 const Command kCommands[] = {
-    { "help", nullptr, "help [command]", "lists the commands", record },
-    { "harmony", nullptr, "harmony", "fairness", record },
-    { "threads", "ps", "threads", "thread table", record },
-    { "nice", nullptr, "nice <id> <priority>", "priority", needs_two },
-    { "echo", nullptr, "echo [text...]", "echo", record },
-    { "uptime", nullptr, "uptime", "uptime", record },
+    {"help", nullptr, "help [command]", "lists the commands", record},
+    {"harmony", nullptr, "harmony", "fairness", record},
+    {"threads", "ps", "threads", "thread table", record},
+    {"nice", nullptr, "nice <id> <priority>", "priority", needs_two},
+    {"echo", nullptr, "echo [text...]", "echo", record},
+    {"uptime", nullptr, "uptime", "uptime", record},
 };
 const CommandTable kTable(kCommands, sizeof(kCommands) / sizeof(kCommands[0]));
 
@@ -119,7 +123,8 @@ TEST_CASE("shell: key decoder maps bytes and ANSI sequences", "[shell]")
         KeyEvent last;
         for (const char* p = bytes; *p; ++p) {
             KeyEvent e = d.feed(static_cast<uint8_t>(*p));
-            if (p[1] != '\0') REQUIRE(e.key == Key::None);
+            if (p[1] != '\0')
+                REQUIRE(e.key == Key::None);
             last = e;
         }
         return last.key;
@@ -156,17 +161,17 @@ TEST_CASE("shell: line editor inserts, moves and erases", "[shell]")
     EditorHarness h;
     h.type("helo");
     CHECK(h.line() == "helo");
-    h.type("\x1b[D");  // Left
+    h.type("\x1b[D"); // Left
     h.type("l");
     CHECK(h.line() == "hello");
     CHECK(h.editor.cursor() == 4);
-    h.type("\x1b[H");  // Home
+    h.type("\x1b[H"); // Home
     CHECK(h.editor.cursor() == 0);
     h.type("\x1b[3~"); // Delete
     CHECK(h.line() == "ello");
     h.type("y");
     CHECK(h.line() == "yello");
-    h.type("\x1b[F");  // End
+    h.type("\x1b[F"); // End
     CHECK(h.editor.cursor() == 5);
     h.type("\x7f\x7f");
     CHECK(h.line() == "yel");
@@ -195,7 +200,8 @@ TEST_CASE("shell: Ctrl-C cancels, Ctrl-L asks for a clear, the buffer is bounded
 
     LineEditor e;
     StringSink out;
-    for (int i = 0; i < 300; ++i) e.handle({ Key::Char, 'z' }, out);
+    for (int i = 0; i < 300; ++i)
+        e.handle({Key::Char, 'z'}, out);
     CHECK(e.length() == kLineCapacity);
     CHECK(e.c_str()[kLineCapacity] == '\0');
 }
@@ -204,7 +210,8 @@ TEST_CASE("shell: a line overrun by a paste keeps what fits, rings per lost char
 {
     EditorHarness h;
     std::string paste;
-    for (size_t i = 0; i < 1000; ++i) paste.push_back(static_cast<char>('a' + i % 26));
+    for (size_t i = 0; i < 1000; ++i)
+        paste.push_back(static_cast<char>('a' + i % 26));
     h.type(paste);
     CHECK(h.line() == paste.substr(0, kLineCapacity));
     CHECK(h.screen.bells == 1000 - kLineCapacity);
@@ -226,7 +233,8 @@ TEST_CASE("shell: a line overrun by a paste keeps what fits, rings per lost char
     StringSink out;
     Eldarin shell(kTable, out);
     g_last_handler.clear();
-    for (char ch : paste + "\recho after paste\r") shell.feed(static_cast<uint8_t>(ch));
+    for (char ch : paste + "\recho after paste\r")
+        shell.feed(static_cast<uint8_t>(ch));
     CHECK(g_last_handler == "echo");
     CHECK(out.text.find("[after][paste]aethel> ") != std::string::npos);
     CHECK(out.text.find("unknown command '" + paste.substr(0, kLineCapacity) + "'") != std::string::npos);
@@ -262,7 +270,8 @@ TEST_CASE("shell: history stores 32, skips blanks and duplicates, navigates", "[
     CHECK(std::string(history.down()) == "draft");
     CHECK(history.down() == nullptr);
 
-    for (int i = 0; i < 40; ++i) history.add(std::to_string(i).c_str());
+    for (int i = 0; i < 40; ++i)
+        history.add(std::to_string(i).c_str());
     CHECK(history.size() == kHistoryEntries);
     CHECK(std::string(history.entry(0)) == "8");
     CHECK(std::string(history.entry(kHistoryEntries - 1)) == "39");
@@ -339,14 +348,17 @@ TEST_CASE("shell: completion of command names", "[shell]")
 
     StringSink out;
     Eldarin shell(kTable, out);
-    for (char ch : std::string("thr\t")) shell.feed(static_cast<uint8_t>(ch));
+    for (char ch : std::string("thr\t"))
+        shell.feed(static_cast<uint8_t>(ch));
     CHECK(std::string(shell.editor().c_str()) == "threads ");
     shell.feed('\x03');
     out.text.clear();
-    for (char ch : std::string("h\t")) shell.feed(static_cast<uint8_t>(ch));
+    for (char ch : std::string("h\t"))
+        shell.feed(static_cast<uint8_t>(ch));
     CHECK(out.text.find("  help  harmony\n") != std::string::npos);
     CHECK(std::string(shell.editor().c_str()) == "h");
-    for (char ch : std::string("a\t")) shell.feed(static_cast<uint8_t>(ch));
+    for (char ch : std::string("a\t"))
+        shell.feed(static_cast<uint8_t>(ch));
     CHECK(std::string(shell.editor().c_str()) == "harmony ");
 }
 
@@ -357,7 +369,8 @@ TEST_CASE("shell: the core runs commands, usage and suggestions", "[shell]")
     shell.print_prompt();
     CHECK(out.text == "aethel> ");
     auto type = [&](const std::string& s) {
-        for (char ch : s) shell.feed(static_cast<uint8_t>(ch));
+        for (char ch : s)
+            shell.feed(static_cast<uint8_t>(ch));
     };
     out.text.clear();
     type("echo hi \"there you\"\r");
@@ -391,7 +404,8 @@ TEST_CASE("shell: help lists every command", "[shell]")
     Args args;
     REQUIRE(parse_line("help", args));
     CHECK(print_help(kTable, args, out) == CommandStatus::Ok);
-    for (const Command& c : kCommands) CHECK(out.text.find(c.name) != std::string::npos);
+    for (const Command& c : kCommands)
+        CHECK(out.text.find(c.name) != std::string::npos);
     CHECK(out.text.find("threads (ps)") != std::string::npos);
     out.text.clear();
     REQUIRE(parse_line("help nice", args));
@@ -412,9 +426,9 @@ TEST_CASE("shell: random input never breaks the decoder, editor, parser or core"
             // Bias toward the interesting bytes: escapes, edits, Enter, printable text.
             static const char kInteresting[] = "\x1b[ABCDHF3~\x7f\x03\x0c\t\r\n\"'\\ ";
             const unsigned pick = rng() % 4;
-            bytes.push_back(pick == 0 ? static_cast<char>(rng() & 0xff)
-                                      : pick == 1 ? kInteresting[rng() % (sizeof(kInteresting) - 1)]
-                                                  : static_cast<char>('a' + rng() % 26));
+            bytes.push_back(pick == 0       ? static_cast<char>(rng() & 0xff)
+                                : pick == 1 ? kInteresting[rng() % (sizeof(kInteresting) - 1)]
+                                            : static_cast<char>('a' + rng() % 26));
         }
         h.type(bytes);
         for (unsigned char b : bytes) {
@@ -427,7 +441,8 @@ TEST_CASE("shell: random input never breaks the decoder, editor, parser or core"
         auto parsed = parse_line(lib::StringView(bytes.data(), bytes.size()), args);
         if (parsed) {
             REQUIRE(args.count() <= kMaxArgs);
-            for (size_t i = 0; i < args.count(); ++i) REQUIRE(args[i].size() <= bytes.size());
+            for (size_t i = 0; i < args.count(); ++i)
+                REQUIRE(args[i].size() <= bytes.size());
         } else {
             REQUIRE(args.empty());
         }

@@ -178,7 +178,7 @@ std::string hex(const void* p)
 #define REQUIRE_INVARIANTS(cache)                                                                                      \
     do {                                                                                                               \
         const SlabCheckReport report_ = (cache).check_invariants();                                                    \
-        INFO("violations " << report_.violations << " first " << mm::to_string(report_.first));                       \
+        INFO("violations " << report_.violations << " first " << mm::to_string(report_.first));                        \
         REQUIRE(report_.ok());                                                                                         \
     } while (0)
 
@@ -588,9 +588,9 @@ TEST_CASE("slab: invalid frees are rejected and leave stats, invariants and memo
         expect(o + 1, SlabError::NotObjectStart);
         expect(o + 8, SlabError::NotObjectStart);
         expect(o + 95, SlabError::NotObjectStart);
-        expect(o - 1, SlabError::NotObjectStart); // previous slot's tail / red zone
-        expect(reinterpret_cast<void*>(slab), SlabError::NotObjectStart);      // the header itself
-        expect(reinterpret_cast<void*>(slab + 8), SlabError::NotObjectStart);  // inside the header
+        expect(o - 1, SlabError::NotObjectStart);                             // previous slot's tail / red zone
+        expect(reinterpret_cast<void*>(slab), SlabError::NotObjectStart);     // the header itself
+        expect(reinterpret_cast<void*>(slab + 8), SlabError::NotObjectStart); // inside the header
         expect(reinterpret_cast<void*>(slab + cache.slab_bytes() - 1), SlabError::NotObjectStart); // tail
         const size_t past_last = Access::first_object_offset(cache) + cache.objects_per_slab() * cache.slot_size();
         if (past_last < cache.slab_bytes())
@@ -668,7 +668,7 @@ TEST_CASE("slab: cache_of finds the owning cache from any object", "[slab]")
     CHECK(SlabCache::cache_of(pa, 16384) == &a);
     CHECK(SlabCache::cache_of(pb, 16384) == &b);
     CHECK(SlabCache::cache_of(static_cast<uint8_t*>(pb) + 17, 16384) == &b);
-    CHECK(SlabCache::cache_of(pa, 3000) == nullptr);   // not a power of two
+    CHECK(SlabCache::cache_of(pa, 3000) == nullptr); // not a power of two
     CHECK(SlabCache::cache_of(nullptr, 16384) == nullptr);
     // The header found at a smaller alignment belongs to a cache with other slabs.
     SlabCache c32;
@@ -870,8 +870,8 @@ TEST_CASE("slab: red zones catch overflows by 1 and by 32 bytes and an underflow
     {
         auto* p = static_cast<uint8_t*>(cache.allocate());
         REQUIRE(cache.free(p).has_value());
-        p[50] = 1;  // right red zone
-        p[-3] = 2;  // left red zone, beyond the link word
+        p[50] = 1; // right red zone
+        p[-3] = 2; // left red zone, beyond the link word
         REQUIRE(cache.allocate() == p);
         REQUIRE(log.reports.size() == 2);
         CHECK(log.reports[0].kind == SlabCorruption::RedZoneBefore);

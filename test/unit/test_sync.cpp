@@ -50,7 +50,7 @@ const char* test_owner_name() { return t_owner_name; }
 
 class ScopedOwnerNames {
 public:
-    ScopedOwnerNames() : m_previous(sync::set_owner_name_hook(&test_owner_name)) {}
+    ScopedOwnerNames() : m_previous(sync::set_owner_name_hook(&test_owner_name)) { }
     ~ScopedOwnerNames() { sync::set_owner_name_hook(m_previous); }
     ScopedOwnerNames(const ScopedOwnerNames&) = delete;
     ScopedOwnerNames& operator=(const ScopedOwnerNames&) = delete;
@@ -61,7 +61,7 @@ private:
 
 class ScopedSpinLimit {
 public:
-    explicit ScopedSpinLimit(uint64_t limit) : m_previous(sync::set_spin_limit(limit)) {}
+    explicit ScopedSpinLimit(uint64_t limit) : m_previous(sync::set_spin_limit(limit)) { }
     ~ScopedSpinLimit() { sync::set_spin_limit(m_previous); }
     ScopedSpinLimit(const ScopedSpinLimit&) = delete;
     ScopedSpinLimit& operator=(const ScopedSpinLimit&) = delete;
@@ -90,7 +90,7 @@ class ScopedReschedHook {
 public:
     explicit ScopedReschedHook(sync::PreemptReschedHook hook) : m_previous(sync::set_preempt_resched_hook(hook))
     {
-        t_resched = ReschedRecord {};
+        t_resched = ReschedRecord{};
     }
     ~ScopedReschedHook()
     {
@@ -154,14 +154,15 @@ public:
     bool release()
     {
         m_release.store(true);
-        if (m_thread.joinable()) m_thread.join();
+        if (m_thread.joinable())
+            m_thread.join();
         return m_clean.load();
     }
 
 private:
-    std::atomic<bool> m_holding { false };
-    std::atomic<bool> m_release { false };
-    std::atomic<bool> m_clean { false };
+    std::atomic<bool> m_holding{false};
+    std::atomic<bool> m_release{false};
+    std::atomic<bool> m_clean{false};
     std::thread m_thread;
 };
 
@@ -229,7 +230,7 @@ TEST_CASE("sync: InterruptGuard leaves a disabled flag disabled", "[sync]")
 
 TEST_CASE("sync: nested InterruptGuards restore in order", "[sync]")
 {
-    for (const bool initially : { true, false }) {
+    for (const bool initially : {true, false}) {
         ScopedInterrupts initial(initially);
         {
             sync::InterruptGuard outer;
@@ -397,7 +398,7 @@ TEST_CASE("sync: IrqSpinLock lock and unlock", "[sync]")
     CHECK(lock.name() == std::string("heap"));
     CHECK(lock.rank() == LockRank::kHeap);
 
-    for (const bool initially : { true, false }) {
+    for (const bool initially : {true, false}) {
         ScopedInterrupts initial(initially);
         CHECK_FALSE(lock.is_locked());
         {
@@ -520,8 +521,8 @@ TEST_CASE("sync: manual acquire/release, also out of order", "[sync]")
     }
 #if AETHELOS_SYNC_CHECKS
     CHECK_THAT(panic_text([&] { auto guard = a.lock(); }),
-               Catch::Contains("acquires spinlock 'a' (rank 200)")
-                   && Catch::Contains("while holding spinlock 'b' (rank 300)"));
+               Catch::Contains("acquires spinlock 'a' (rank 200)") &&
+                   Catch::Contains("while holding spinlock 'b' (rank 300)"));
 #endif
     b.release(sa);
     CHECK(arch::interrupts_enabled());
@@ -533,11 +534,11 @@ TEST_CASE("sync: IrqSpinLock contention across threads keeps the invariant", "[s
     constexpr int kThreads = 4;
     constexpr int kIterations = 20000;
     IrqSpinLock lock("counter", LockRank::kHeap);
-    uint64_t counter = 0;              // protected by `lock`
-    std::atomic<int> inside { 0 };     // how many threads are in the critical section
-    std::atomic<int> violations { 0 }; // anything a thread saw go wrong
+    uint64_t counter = 0;           // protected by `lock`
+    std::atomic<int> inside{0};     // how many threads are in the critical section
+    std::atomic<int> violations{0}; // anything a thread saw go wrong
 
-    std::atomic<int> ready { 0 };          // start together, so the threads really overlap
+    std::atomic<int> ready{0}; // start together, so the threads really overlap
 
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
@@ -551,22 +552,27 @@ TEST_CASE("sync: IrqSpinLock contention across threads keeps the invariant", "[s
                 auto guard = use_try ? lock.try_lock() : lock.lock();
                 if (!guard) {
                     // A failed try must leave the state as it was; then take the lock for real.
-                    if (!arch::interrupts_enabled() || sync::preempt_count() != 0) violations.fetch_add(1);
+                    if (!arch::interrupts_enabled() || sync::preempt_count() != 0)
+                        violations.fetch_add(1);
                     auto retry = lock.lock();
-                    if (inside.fetch_add(1) != 0) violations.fetch_add(1);
+                    if (inside.fetch_add(1) != 0)
+                        violations.fetch_add(1);
                     ++counter;
                     inside.fetch_sub(1);
                     continue;
                 }
-                if (inside.fetch_add(1) != 0) violations.fetch_add(1);
-                if (arch::interrupts_enabled() || sync::preempt_count() != 1) violations.fetch_add(1);
+                if (inside.fetch_add(1) != 0)
+                    violations.fetch_add(1);
+                if (arch::interrupts_enabled() || sync::preempt_count() != 1)
+                    violations.fetch_add(1);
                 const uint64_t seen = counter;
                 for (int spin = 0; spin < 8 + (i % 8); ++spin) // long enough for the others to pile up
                     arch::cpu_relax();
                 counter = seen + 1;
                 inside.fetch_sub(1);
             }
-            if (!arch::interrupts_enabled() || sync::preempt_count() != 0) violations.fetch_add(1);
+            if (!arch::interrupts_enabled() || sync::preempt_count() != 0)
+                violations.fetch_add(1);
         });
     }
     for (auto& thread : threads)
@@ -607,10 +613,10 @@ TEST_CASE("sync: lock order inversions are reported with both locks", "[sync][de
     {
         auto guard = frames.lock();
         const std::string text = panic_text([&] { auto g = heap.lock(); });
-        CHECK_THAT(text, Catch::StartsWith("lock order inversion: 'main' acquires spinlock 'heap' (rank 300) at " +
-                                           kThisFile));
-        CHECK_THAT(text, Catch::Contains(" while holding spinlock 'frames' (rank 400), acquired at " +
-                                         kThisFile));
+        CHECK_THAT(
+            text,
+            Catch::StartsWith("lock order inversion: 'main' acquires spinlock 'heap' (rank 300) at " + kThisFile));
+        CHECK_THAT(text, Catch::Contains(" while holding spinlock 'frames' (rank 400), acquired at " + kThisFile));
         CHECK(sync::preempt_count() == 1);
     }
     SECTION("equal rank")
@@ -648,8 +654,10 @@ TEST_CASE("sync: spinning past the bound names the lock and the owner", "[sync][
         t_owner_name = "waiter";
         const std::string text = panic_text([&] { auto guard = lock.lock(); });
         t_owner_name = saved_name;
-        CHECK_THAT(text, Catch::StartsWith("spinlock 'contended' (rank 500) not acquired after 1000 spins by "
-                                           "'waiter' at " + kThisFile));
+        CHECK_THAT(text,
+                   Catch::StartsWith("spinlock 'contended' (rank 500) not acquired after 1000 spins by "
+                                     "'waiter' at " +
+                                     kThisFile));
         CHECK_THAT(text, Catch::Contains(": held by 'holder' since "));
         CHECK_THAT(text, Catch::Contains("acquired at " + kThisFile));
         CHECK_THAT(text, Catch::EndsWith("(deadlock or missing unlock?)"));
@@ -669,15 +677,16 @@ TEST_CASE("sync: releasing a lock that is not held is reported", "[sync][debug]"
 
     SECTION("free lock")
     {
-        const std::string text = panic_text([&] { lock.release(sync::IrqState {}); });
+        const std::string text = panic_text([&] { lock.release(sync::IrqState{}); });
         CHECK(text == "release of spinlock 'heap' (rank 300) by 'main', which does not hold it: the lock is free");
     }
     SECTION("held by another CPU")
     {
         HolderThread holder(lock, "holder");
-        const std::string text = panic_text([&] { lock.release(sync::IrqState {}); });
-        CHECK_THAT(text, Catch::StartsWith("release of spinlock 'heap' (rank 300) by 'main', which does not hold "
-                                           "it: held by 'holder' since "));
+        const std::string text = panic_text([&] { lock.release(sync::IrqState{}); });
+        CHECK_THAT(text,
+                   Catch::StartsWith("release of spinlock 'heap' (rank 300) by 'main', which does not hold "
+                                     "it: held by 'holder' since "));
         CHECK_THAT(text, Catch::Contains("acquired at " + kThisFile));
         CHECK(lock.is_locked()); // untouched
         CHECK(holder.release());
@@ -688,9 +697,11 @@ TEST_CASE("sync: releasing a lock that is not held is reported", "[sync][debug]"
         const sync::IrqState state = lock.acquire();
         arch::interrupts_enable(); // the bug
         const std::string text = panic_text([&] { lock.release(state); });
-        CHECK_THAT(text, Catch::StartsWith("spinlock 'heap' (rank 300) released by 'main' with interrupts "
-                                           "enabled: something re-enabled them inside the critical section "
-                                           "that began at " + kThisFile));
+        CHECK_THAT(text,
+                   Catch::StartsWith("spinlock 'heap' (rank 300) released by 'main' with interrupts "
+                                     "enabled: something re-enabled them inside the critical section "
+                                     "that began at " +
+                                     kThisFile));
         arch::interrupts_disable();
         lock.release(state);
     }
@@ -702,8 +713,8 @@ TEST_CASE("sync: assert_held", "[sync][debug]")
     ScopedOwnerNames names;
     IrqSpinLock lock("queue", LockRank::kScheduler);
     CHECK_THAT(panic_text([&] { lock.assert_held(); }),
-               Catch::StartsWith("spinlock 'queue' (rank 200) must be held by 'main' at " + kThisFile)
-                   && Catch::EndsWith(", but it is free"));
+               Catch::StartsWith("spinlock 'queue' (rank 200) must be held by 'main' at " + kThisFile) &&
+                   Catch::EndsWith(", but it is free"));
     {
         auto guard = lock.lock();
         lock.assert_held();
@@ -723,9 +734,14 @@ TEST_CASE("sync: holding too many spinlocks is reported", "[sync][debug]")
     for (uint32_t i = 0; i < sync::kMaxHeldSpinLocks; ++i)
         states.push_back(locks[i]->acquire());
     const std::string text = panic_text([&] { (void)locks.back()->acquire(); });
-    CHECK_THAT(text, Catch::StartsWith("'main' already holds 16 spinlocks (the most the lock checker tracks) and "
-                                       "acquires spinlock 'nested' (rank 1016) at " + kThisFile));
-    CHECK_THAT(panic_text([&] { sync::IrqState state; (void)locks.back()->try_acquire(state); }),
+    CHECK_THAT(text,
+               Catch::StartsWith("'main' already holds 16 spinlocks (the most the lock checker tracks) and "
+                                 "acquires spinlock 'nested' (rank 1016) at " +
+                                 kThisFile));
+    CHECK_THAT(panic_text([&] {
+                   sync::IrqState state;
+                   (void)locks.back()->try_acquire(state);
+               }),
                Catch::StartsWith("'main' already holds 16 spinlocks"));
     for (uint32_t i = sync::kMaxHeldSpinLocks; i-- > 0;)
         locks[i]->release(states[i]);
@@ -736,8 +752,8 @@ TEST_CASE("sync: preempt_enable without preempt_disable is reported", "[sync][de
 {
     ScopedOwnerNames names;
     require_cpu_at_rest();
-    CHECK(panic_text([] { sync::preempt_enable(); })
-          == "preempt_enable() without a matching preempt_disable() on 'main' (preempt count already 0)");
+    CHECK(panic_text([] { sync::preempt_enable(); }) ==
+          "preempt_enable() without a matching preempt_disable() on 'main' (preempt count already 0)");
     CHECK(sync::preempt_count() == 0);
 }
 
@@ -759,21 +775,23 @@ TEST_CASE("sync: assert_may_sleep reports each context that may not sleep", "[sy
         auto a = outer.lock();
         auto b = inner.lock();
         const std::string text = panic_text([] { sync::assert_may_sleep("Mutex::lock"); });
-        CHECK_THAT(text, Catch::StartsWith("'main' may not sleep (Mutex::lock) while holding spinlock 'heap' "
-                                           "(rank 300), acquired at " + kThisFile));
+        CHECK_THAT(text,
+                   Catch::StartsWith("'main' may not sleep (Mutex::lock) while holding spinlock 'heap' "
+                                     "(rank 300), acquired at " +
+                                     kThisFile));
         CHECK_THAT(text, Catch::EndsWith(" (2 spinlock(s) held)"));
     }
     SECTION("preemption disabled")
     {
         sync::PreemptGuard guard;
-        CHECK(panic_text([] { sync::assert_may_sleep("sleep_for"); })
-              == "'main' may not sleep (sleep_for) with preemption disabled (preempt count 1)");
+        CHECK(panic_text([] { sync::assert_may_sleep("sleep_for"); }) ==
+              "'main' may not sleep (sleep_for) with preemption disabled (preempt count 1)");
     }
     SECTION("in interrupt context")
     {
         ScopedIrq irq;
-        CHECK(panic_text([] { sync::assert_may_sleep(); })
-              == "'main' may not sleep (sleep) in interrupt context (IRQ nesting depth 1)");
+        CHECK(panic_text([] { sync::assert_may_sleep(); }) ==
+              "'main' may not sleep (sleep) in interrupt context (IRQ nesting depth 1)");
     }
     require_cpu_at_rest();
 }

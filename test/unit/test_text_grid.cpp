@@ -29,7 +29,8 @@ struct Screen {
     std::string row(uint16_t r) const
     {
         std::string text;
-        for (uint16_t c = 0; c < width; ++c) text += cell_glyph(grid.cell(c, r));
+        for (uint16_t c = 0; c < width; ++c)
+            text += cell_glyph(grid.cell(c, r));
         text.erase(text.find_last_not_of(' ') + 1);
         return text;
     }
@@ -39,7 +40,8 @@ struct Screen {
     bool canaries_intact() const
     {
         for (size_t i = 0; i < kGuardCells; ++i)
-            if (storage[i] != kCanary || storage[storage.size() - 1 - i] != kCanary) return false;
+            if (storage[i] != kCanary || storage[storage.size() - 1 - i] != kCanary)
+                return false;
         return true;
     }
 
@@ -55,7 +57,8 @@ TEST_CASE("TextGrid starts blank, light grey on black, cursor home", "[text_grid
 {
     Screen s(80, 25);
     for (uint16_t r = 0; r < 25; ++r)
-        for (uint16_t c = 0; c < 80; ++c) REQUIRE(s.grid.cell(c, r) == drivers::make_cell(' ', 0x07));
+        for (uint16_t c = 0; c < 80; ++c)
+            REQUIRE(s.grid.cell(c, r) == drivers::make_cell(' ', 0x07));
     CHECK(s.grid.cursor_column() == 0);
     CHECK(s.grid.cursor_row() == 0);
     CHECK(s.grid.attribute() == drivers::kDefaultAttribute);
@@ -117,7 +120,8 @@ TEST_CASE("TextGrid wraps at 80 columns without doubling exact-width lines", "[t
 TEST_CASE("TextGrid scrolling keeps the last lines", "[text_grid]")
 {
     Screen s(80, 25);
-    for (int i = 0; i < 30; ++i) s.write("line " + std::to_string(i) + "\n");
+    for (int i = 0; i < 30; ++i)
+        s.write("line " + std::to_string(i) + "\n");
     // 30 newlines on 25 rows: lines 6..29 on rows 0..23, the cursor on the blank last row.
     CHECK(s.row(0) == "line 6");
     CHECK(s.row(23) == "line 29");
@@ -231,7 +235,8 @@ TEST_CASE("TextGrid erase-display and home escapes clear and home", "[text_grid]
     Screen s(80, 25);
     s.write("one\ntwo\nthree");
     s.write("\x1b[2J");
-    for (uint16_t r = 0; r < 3; ++r) CHECK(s.row(r).empty());
+    for (uint16_t r = 0; r < 3; ++r)
+        CHECK(s.row(r).empty());
     CHECK(s.grid.cursor_row() == 2); // 2J alone does not move the cursor
     s.write("\x1b[H");
     CHECK(s.grid.cursor_row() == 0);
@@ -262,13 +267,14 @@ TEST_CASE("TextGrid cursor position and erase sequences", "[text_grid]")
 TEST_CASE("TextGrid swallows unknown escapes", "[text_grid]")
 {
     Screen s(80, 25);
-    s.write("\x1b[?25lA");     // private mode
-    s.write("\x1b(BB");        // two-byte escape with an intermediate
-    s.write("\x1b" "7C");      // save cursor
+    s.write("\x1b[?25lA"); // private mode
+    s.write("\x1b(BB");    // two-byte escape with an intermediate
+    s.write("\x1b"
+            "7C");                        // save cursor
     s.write("\x1b[2;3;4;5;6;7;8;9;31mD"); // more parameters than kept: the 9th (31) is dropped
-    s.write("\x1b[99999999999mE");                // a huge parameter saturates
-    s.write("\x1b[12zF");      // unknown final byte
-    s.write("\x1b\x1b[32mG");  // ESC restarts a sequence
+    s.write("\x1b[99999999999mE");        // a huge parameter saturates
+    s.write("\x1b[12zF");                 // unknown final byte
+    s.write("\x1b\x1b[32mG");             // ESC restarts a sequence
     CHECK(s.row(0) == "ABCDEFG");
     CHECK(s.attr(3, 0) == 0x07); // the 31 was past the kept parameters
     CHECK(s.attr(6, 0) == 0x02);
@@ -287,10 +293,14 @@ TEST_CASE("TextGrid swallows unknown escapes", "[text_grid]")
 TEST_CASE("TextGrid abandons a sequence at CAN or SUB (a panic report starts with CAN)", "[text_grid]")
 {
     Screen s(80, 25);
-    s.write("\x1b[31\x18PANIC");     // cut off inside a CSI: the text after CAN is shown
-    s.write("\x1b\x1a" "A");            // inside a bare ESC
-    s.write("\xe2\x80\x18" "B");     // inside a UTF-8 sequence: no placeholder either
-    s.write("\x18" "C\x1a" "D");      // outside any sequence: nothing shown, nothing moved
+    s.write("\x1b[31\x18PANIC"); // cut off inside a CSI: the text after CAN is shown
+    s.write("\x1b\x1a"
+            "A"); // inside a bare ESC
+    s.write("\xe2\x80\x18"
+            "B"); // inside a UTF-8 sequence: no placeholder either
+    s.write("\x18"
+            "C\x1a"
+            "D"); // outside any sequence: nothing shown, nothing moved
     CHECK(s.row(0) == "PANICABCD");
     CHECK(s.attr(0, 0) == 0x07); // the abandoned SGR set no colour
     CHECK(s.grid.cursor_column() == 9);
@@ -299,7 +309,12 @@ TEST_CASE("TextGrid abandons a sequence at CAN or SUB (a panic report starts wit
 TEST_CASE("TextGrid shows one placeholder per UTF-8 character", "[text_grid]")
 {
     Screen s(80, 25);
-    s.write("a\xe2\x80\x94" "b\xc3\xa9" "c\xf0\x9f\x8c\xb3" "d\x80" "e\xe2\x80" "f");
+    s.write("a\xe2\x80\x94"
+            "b\xc3\xa9"
+            "c\xf0\x9f\x8c\xb3"
+            "d\x80"
+            "e\xe2\x80"
+            "f");
     CHECK(s.row(0) == "a?b?c?d?e?f");
 }
 
@@ -333,11 +348,13 @@ TEST_CASE("TextGrid reports cursor moves once per write", "[text_grid]")
 TEST_CASE("TextGrid clear blanks everything and homes the cursor", "[text_grid]")
 {
     Screen s(80, 25);
-    for (int i = 0; i < 40; ++i) s.write("\x1b[3" + std::to_string(i % 8) + "mtext " + std::to_string(i) + "\n");
+    for (int i = 0; i < 40; ++i)
+        s.write("\x1b[3" + std::to_string(i % 8) + "mtext " + std::to_string(i) + "\n");
     s.write("\x1b[0m");
     s.grid.clear();
     for (uint16_t r = 0; r < 25; ++r)
-        for (uint16_t c = 0; c < 80; ++c) REQUIRE(s.grid.cell(c, r) == drivers::make_cell(' ', 0x07));
+        for (uint16_t c = 0; c < 80; ++c)
+            REQUIRE(s.grid.cell(c, r) == drivers::make_cell(' ', 0x07));
     CHECK(s.grid.cursor_offset() == 0);
     CHECK_FALSE(s.grid.wrap_pending());
     CHECK(s.canaries_intact());
@@ -364,7 +381,8 @@ TEST_CASE("TextGrid without a usable buffer does nothing", "[text_grid]")
 TEST_CASE("TextGrid never writes out of bounds, whatever the bytes", "[text_grid][fuzz]")
 {
     // Bytes weighted towards what stresses the parser: ESC, '[', digits, ';', finals, controls, UTF-8.
-    const std::string interesting = "\x1b\x1b\x1b[[[;;0123456789?mHJKf\n\r\t\b \x7f\x80\xbf\xc3\xe2\xf0\xff" "A";
+    const std::string interesting = "\x1b\x1b\x1b[[[;;0123456789?mHJKf\n\r\t\b \x7f\x80\xbf\xc3\xe2\xf0\xff"
+                                    "A";
     std::mt19937 rng(0xae7e1);
     const uint16_t sizes[][2] = {{1, 1}, {2, 1}, {1, 3}, {7, 3}, {8, 2}, {80, 25}};
     for (const auto& size : sizes) {

@@ -5,8 +5,8 @@
 
 #include "arch/cpu.h"
 #include "arch/timer.h"
-#include "time/time.h"
 #include "support/host_panic.h"
+#include "time/time.h"
 
 namespace {
 
@@ -18,12 +18,13 @@ class FakeTimer final : public arch::HardwareTimer {
 public:
     enum class Model { ExactHz, Pit, IntegerNs };
 
-    explicit FakeTimer(Model model) : m_model(model) {}
+    explicit FakeTimer(Model model) : m_model(model) { }
 
     const char* name() const override { return "fake"; }
     bool start_periodic(uint32_t hz, void (*on_tick)()) override
     {
-        if (hz < min_hz() || hz > max_hz()) return false;
+        if (hz < min_hz() || hz > max_hz())
+            return false;
         m_hz = hz;
         m_on_tick = on_tick;
         ++m_starts;
@@ -37,9 +38,9 @@ public:
     arch::TickPeriod tick_period() const override
     {
         switch (m_model) {
-        case Model::ExactHz: return { kNsPerSecond, m_hz };
-        case Model::Pit: return { pit_divisor(m_hz) * kNsPerSecond, kPitHz };
-        case Model::IntegerNs: return { kNsPerSecond / m_hz, 1 };
+        case Model::ExactHz: return {kNsPerSecond, m_hz};
+        case Model::Pit: return {pit_divisor(m_hz) * kNsPerSecond, kPitHz};
+        case Model::IntegerNs: return {kNsPerSecond / m_hz, 1};
         }
         return {};
     }
@@ -144,7 +145,7 @@ TEST_CASE("time: conversions", "[time]")
     CHECK(kernel::time::ns_to_ticks(999848) == 2);
     CHECK(kernel::time::ns_to_ticks(kNsPerSecond) == 1001); // the PIT runs 0.015% fast at 1000 Hz
 
-    for (uint64_t ns : { uint64_t(1), uint64_t(12345), kNsPerSecond, 3600 * kNsPerSecond, uint64_t(1) << 62 }) {
+    for (uint64_t ns : {uint64_t(1), uint64_t(12345), kNsPerSecond, 3600 * kNsPerSecond, uint64_t(1) << 62}) {
         const uint64_t t = kernel::time::ns_to_ticks(ns);
         CAPTURE(ns, t);
         CHECK(kernel::time::ticks_to_ns(t) >= ns);

@@ -59,7 +59,8 @@ IrqObserver set_irq_observer(IrqObserver observer)
 void host_irq_enter() { ++t_interrupt_nesting_depth; }
 void host_irq_exit()
 {
-    if (t_interrupt_nesting_depth == 0) std::abort(); // unbalanced: a broken test
+    if (t_interrupt_nesting_depth == 0)
+        std::abort(); // unbalanced: a broken test
     --t_interrupt_nesting_depth;
 }
 

@@ -6,8 +6,8 @@
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/idt.h"
 #include "arch/x86_64/pic.h"
-#include "time/time.h"
 #include "lib/log.h"
+#include "time/time.h"
 
 namespace arch {
 
@@ -23,8 +23,10 @@ void enable_supervisor_protections()
     uint64_t cr4 = read_cr4();
     const bool smep = cpu_has_smep();
     const bool smap = cpu_has_smap();
-    if (smep) cr4 |= kCr4Smep;
-    if (smap) cr4 |= kCr4Smap;
+    if (smep)
+        cr4 |= kCr4Smep;
+    if (smap)
+        cr4 |= kCr4Smap;
     set_cr4(cr4);
     lib::log::info("Attunement: SMEP {}, SMAP {}", smep ? "on" : "not supported by this CPU",
                    smap ? "on" : "not supported by this CPU");

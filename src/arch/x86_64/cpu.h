@@ -82,7 +82,9 @@ inline uint64_t rdmsr(uint32_t msr)
 
 inline void wrmsr(uint32_t msr, uint64_t value)
 {
-    asm volatile("wrmsr" : : "c"(msr), "a"(static_cast<uint32_t>(value)), "d"(static_cast<uint32_t>(value >> 32))
+    asm volatile("wrmsr"
+                 :
+                 : "c"(msr), "a"(static_cast<uint32_t>(value)), "d"(static_cast<uint32_t>(value >> 32))
                  : "memory");
 }
 

@@ -18,7 +18,8 @@ constexpr uint64_t kDefaultSize32 = 1ull << 54;
 constexpr uint64_t kGranularity4K = 1ull << 55;
 constexpr uint64_t kFlatLimit = 0xffffull | (0xfull << 48);
 
-constexpr uint64_t kKernelCode = kFlatLimit | kPresent | kCodeOrData | kExecutable | kReadWrite | kLongMode | kGranularity4K;
+constexpr uint64_t kKernelCode =
+    kFlatLimit | kPresent | kCodeOrData | kExecutable | kReadWrite | kLongMode | kGranularity4K;
 constexpr uint64_t kKernelData = kFlatLimit | kPresent | kCodeOrData | kReadWrite | kDefaultSize32 | kGranularity4K;
 constexpr uint64_t kUserCode = kKernelCode | kDplUser;
 constexpr uint64_t kUserData = kKernelData | kDplUser;
@@ -29,21 +30,21 @@ constexpr uint64_t kTssTypeAvailable = 0x9ull << 40;
 
 // The GDT must be writable: `ltr` marks the TSS descriptor busy.
 alignas(16) constinit uint64_t g_gdt[kGdtEntries] = {
-    0,           // null
-    kKernelCode, // 0x08
-    kKernelData, // 0x10
-    kUserData,   // 0x18, placeholder until ring 3 exists
-    kUserCode,   // 0x20, placeholder until ring 3 exists
-    0, 0,        // 0x28 TSS, filled in at run time (its address is not a constant expression)
+    0,              // null
+    kKernelCode,    // 0x08
+    kKernelData,    // 0x10
+    kUserData,      // 0x18, placeholder until ring 3 exists
+    kUserCode,      // 0x20, placeholder until ring 3 exists
+    0,           0, // 0x28 TSS, filled in at run time (its address is not a constant expression)
 };
 static_assert(kTssSelector / 8 + 1 < kGdtEntries);
 
-alignas(16) constinit TaskStateSegment g_tss {};
+alignas(16) constinit TaskStateSegment g_tss{};
 
 // Emergency stacks. No guard pages yet: overflowing one runs into the next (or other .bss).
-alignas(16) constinit uint8_t g_double_fault_stack[kIstStackSize] {};
-alignas(16) constinit uint8_t g_nmi_stack[kIstStackSize] {};
-alignas(16) constinit uint8_t g_machine_check_stack[kIstStackSize] {};
+alignas(16) constinit uint8_t g_double_fault_stack[kIstStackSize]{};
+alignas(16) constinit uint8_t g_nmi_stack[kIstStackSize]{};
+alignas(16) constinit uint8_t g_machine_check_stack[kIstStackSize]{};
 
 uint64_t stack_top(uint8_t (&stack)[kIstStackSize]) { return reinterpret_cast<uint64_t>(stack) + kIstStackSize; }
 
@@ -60,10 +61,10 @@ void gdt_init()
     const uint64_t base = reinterpret_cast<uint64_t>(&g_tss);
     const uint64_t limit = sizeof(TaskStateSegment) - 1;
     g_gdt[kTssSelector / 8] = (limit & 0xffff) | ((base & 0xffffff) << 16) | kTssTypeAvailable | kPresent |
-                              (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
+        (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
     g_gdt[kTssSelector / 8 + 1] = base >> 32;
 
-    const DescriptorTablePointer gdtr { sizeof(g_gdt) - 1, reinterpret_cast<uint64_t>(g_gdt) };
+    const DescriptorTablePointer gdtr{sizeof(g_gdt) - 1, reinterpret_cast<uint64_t>(g_gdt)};
     asm volatile("lgdt %0" : : "m"(gdtr) : "memory");
 
     // Data segments: SS must hold a valid data selector at CPL 0 for iretq; FS/GS get null
@@ -100,10 +101,10 @@ StackRange ist_stack(uint8_t ist)
     case kIstDoubleFault: stack = g_double_fault_stack; break;
     case kIstNmi: stack = g_nmi_stack; break;
     case kIstMachineCheck: stack = g_machine_check_stack; break;
-    default: return StackRange { 0, 0 };
+    default: return StackRange{0, 0};
     }
     const uint64_t bottom = reinterpret_cast<uint64_t>(stack);
-    return StackRange { bottom, bottom + kIstStackSize };
+    return StackRange{bottom, bottom + kIstStackSize};
 }
 
 const TaskStateSegment& tss() { return g_tss; }

@@ -13,7 +13,7 @@ namespace {
 constexpr uint8_t kGatePresent = 0x80;
 constexpr uint8_t kGateInterrupt64 = 0x0e; // clears IF on entry, unlike a trap gate
 
-alignas(16) constinit IdtGate g_idt[256] {};
+alignas(16) constinit IdtGate g_idt[256]{};
 
 void set_gate(uint8_t vector, uint64_t handler, uint8_t ist, uint8_t dpl)
 {
@@ -39,11 +39,14 @@ void idt_init()
     g_idt[2].ist = kIstNmi;
     g_idt[18].ist = kIstMachineCheck;
 
-    const DescriptorTablePointer idtr { sizeof(g_idt) - 1, reinterpret_cast<uint64_t>(g_idt) };
+    const DescriptorTablePointer idtr{sizeof(g_idt) - 1, reinterpret_cast<uint64_t>(g_idt)};
     asm volatile("lidt %0" : : "m"(idtr) : "memory");
 }
 
-void idt_configure_gate(uint8_t vector, uint8_t ist, uint8_t dpl) { set_gate(vector, isr_stub_table[vector], ist, dpl); }
+void idt_configure_gate(uint8_t vector, uint8_t ist, uint8_t dpl)
+{
+    set_gate(vector, isr_stub_table[vector], ist, dpl);
+}
 
 const IdtGate& idt_gate(uint8_t vector) { return g_idt[vector]; }
 

@@ -8,9 +8,9 @@
 #include "arch/x86_64/memory_layout.h"
 #include "arch/x86_64/pic.h"
 #include "arch/x86_64/thread_arch.h"
-#include "lib/panic.h"
 #include "lib/format.h"
 #include "lib/log.h"
+#include "lib/panic.h"
 #include "sync/preempt.h"
 
 namespace arch {
@@ -25,46 +25,46 @@ struct ExceptionInfo {
 
 // Intel SDM vol. 3A, table 6-1, plus AMD's #VC and #SX.
 constexpr ExceptionInfo kExceptions[kExceptionVectors] = {
-    { "#DE", "Divide Error", false },
-    { "#DB", "Debug", false },
-    { "NMI", "Non-Maskable Interrupt", false },
-    { "#BP", "Breakpoint", false },
-    { "#OF", "Overflow", false },
-    { "#BR", "BOUND Range Exceeded", false },
-    { "#UD", "Invalid Opcode", false },
-    { "#NM", "Device Not Available", false },
-    { "#DF", "Double Fault", true },
-    { "", "Coprocessor Segment Overrun", false },
-    { "#TS", "Invalid TSS", true },
-    { "#NP", "Segment Not Present", true },
-    { "#SS", "Stack-Segment Fault", true },
-    { "#GP", "General Protection", true },
-    { "#PF", "Page Fault", true },
-    { "", "Reserved", false },
-    { "#MF", "x87 Floating-Point Error", false },
-    { "#AC", "Alignment Check", true },
-    { "#MC", "Machine Check", false },
-    { "#XM", "SIMD Floating-Point Exception", false },
-    { "#VE", "Virtualization Exception", false },
-    { "#CP", "Control Protection", true },
-    { "", "Reserved", false },
-    { "", "Reserved", false },
-    { "", "Reserved", false },
-    { "", "Reserved", false },
-    { "", "Reserved", false },
-    { "", "Reserved", false },
-    { "#HV", "Hypervisor Injection", false },
-    { "#VC", "VMM Communication", true },
-    { "#SX", "Security Exception", true },
-    { "", "Reserved", false },
+    {"#DE", "Divide Error", false},
+    {"#DB", "Debug", false},
+    {"NMI", "Non-Maskable Interrupt", false},
+    {"#BP", "Breakpoint", false},
+    {"#OF", "Overflow", false},
+    {"#BR", "BOUND Range Exceeded", false},
+    {"#UD", "Invalid Opcode", false},
+    {"#NM", "Device Not Available", false},
+    {"#DF", "Double Fault", true},
+    {"", "Coprocessor Segment Overrun", false},
+    {"#TS", "Invalid TSS", true},
+    {"#NP", "Segment Not Present", true},
+    {"#SS", "Stack-Segment Fault", true},
+    {"#GP", "General Protection", true},
+    {"#PF", "Page Fault", true},
+    {"", "Reserved", false},
+    {"#MF", "x87 Floating-Point Error", false},
+    {"#AC", "Alignment Check", true},
+    {"#MC", "Machine Check", false},
+    {"#XM", "SIMD Floating-Point Exception", false},
+    {"#VE", "Virtualization Exception", false},
+    {"#CP", "Control Protection", true},
+    {"", "Reserved", false},
+    {"", "Reserved", false},
+    {"", "Reserved", false},
+    {"", "Reserved", false},
+    {"", "Reserved", false},
+    {"", "Reserved", false},
+    {"#HV", "Hypervisor Injection", false},
+    {"#VC", "VMM Communication", true},
+    {"#SX", "Security Exception", true},
+    {"", "Reserved", false},
 };
 
-constinit std::atomic<ExceptionHandler> g_exception_handlers[kExceptionVectors] {};
-constinit std::atomic<IrqHandler> g_irq_handlers[kIrqCount] {};
-constinit std::atomic<IrqExitHook> g_irq_exit_hook { nullptr };
-constinit std::atomic<IrqObserver> g_irq_observer { nullptr };
-constinit std::atomic<uint32_t> g_nesting_depth { 0 };
-constinit std::atomic<uint64_t> g_counts[256] {};
+constinit std::atomic<ExceptionHandler> g_exception_handlers[kExceptionVectors]{};
+constinit std::atomic<IrqHandler> g_irq_handlers[kIrqCount]{};
+constinit std::atomic<IrqExitHook> g_irq_exit_hook{nullptr};
+constinit std::atomic<IrqObserver> g_irq_observer{nullptr};
+constinit std::atomic<uint32_t> g_nesting_depth{0};
+constinit std::atomic<uint64_t> g_counts[256]{};
 
 // Appends formatted text to a fixed buffer; keeps counting past the end so callers learn the
 // untruncated length, like lib::format.
@@ -72,7 +72,8 @@ class TextBuilder {
 public:
     TextBuilder(char* buf, size_t cap) : m_buf(buf), m_cap(cap)
     {
-        if (cap != 0) buf[0] = '\0';
+        if (cap != 0)
+            buf[0] = '\0';
     }
 
     template <typename... Args>
@@ -107,9 +108,12 @@ uint64_t current_rsp()
 
 const char* ist_stack_name(uint64_t address)
 {
-    if (ist_stack(kIstDoubleFault).contains(address)) return "the IST1 double-fault stack";
-    if (ist_stack(kIstNmi).contains(address)) return "the IST2 NMI stack";
-    if (ist_stack(kIstMachineCheck).contains(address)) return "the IST3 machine-check stack";
+    if (ist_stack(kIstDoubleFault).contains(address))
+        return "the IST1 double-fault stack";
+    if (ist_stack(kIstNmi).contains(address))
+        return "the IST2 NMI stack";
+    if (ist_stack(kIstMachineCheck).contains(address))
+        return "the IST3 machine-check stack";
     return nullptr;
 }
 
@@ -159,9 +163,11 @@ void describe_page_fault_cause(TextBuilder& text, uint64_t error_code, uint64_t 
     const uint64_t cr2 = vector == kPageFault ? read_cr2() : 0;
     TextBuilder text(g_message, sizeof(g_message));
     text.add("{} (", exception_name(vector));
-    if (exception_mnemonic(vector)[0] != '\0') text.add("{}, ", exception_mnemonic(vector));
+    if (exception_mnemonic(vector)[0] != '\0')
+        text.add("{}, ", exception_mnemonic(vector));
     text.add("vector {}) at rip {:#x}", vector, frame.rip);
-    if ((frame.cs & 3) == 3) text.add(" in user mode");
+    if ((frame.cs & 3) == 3)
+        text.add(" in user mode");
 
     char detail[160];
     switch (vector) {
@@ -187,7 +193,8 @@ void describe_page_fault_cause(TextBuilder& text, uint64_t error_code, uint64_t 
     case kNmi: text.add(": non-maskable interrupt (hardware error or watchdog)"); break;
     case kMachineCheck: text.add(": the processor reported an uncorrectable hardware error"); break;
     default:
-        if (exception_has_error_code(vector)) text.add(" (error code {:#x})", frame.error_code);
+        if (exception_has_error_code(vector))
+            text.add(" (error code {:#x})", frame.error_code);
         break;
     }
     kernel::panic_message(g_message, &frame, frame.rip);
@@ -197,7 +204,8 @@ void handle_exception(InterruptFrame& frame)
 {
     const uint8_t vector = static_cast<uint8_t>(frame.vector);
     if (ExceptionHandler handler = g_exception_handlers[vector].load(std::memory_order_acquire))
-        if (handler(frame)) return;
+        if (handler(frame))
+            return;
 
     switch (vector) {
     case kBreakpoint:
@@ -216,10 +224,12 @@ void handle_exception(InterruptFrame& frame)
 InterruptFrame* handle_irq(InterruptFrame* frame)
 {
     const uint8_t irq = static_cast<uint8_t>(frame->vector - kIrqBase);
-    if (pic_handle_spurious(irq)) return frame;
+    if (pic_handle_spurious(irq))
+        return frame;
 
     g_nesting_depth.fetch_add(1, std::memory_order_relaxed);
-    if (IrqObserver observer = g_irq_observer.load(std::memory_order_relaxed)) observer(irq, true);
+    if (IrqObserver observer = g_irq_observer.load(std::memory_order_relaxed))
+        observer(irq, true);
     if (IrqHandler handler = g_irq_handlers[irq].load(std::memory_order_acquire)) {
         handler(*frame);
     } else {
@@ -228,11 +238,13 @@ InterruptFrame* handle_irq(InterruptFrame* frame)
         pic_mask(irq);
     }
     pic_send_eoi(irq);
-    if (IrqObserver observer = g_irq_observer.load(std::memory_order_relaxed)) observer(irq, false);
+    if (IrqObserver observer = g_irq_observer.load(std::memory_order_relaxed))
+        observer(irq, false);
     const uint32_t depth = g_nesting_depth.fetch_sub(1, std::memory_order_relaxed) - 1;
 
     if (depth == 0)
-        if (IrqExitHook hook = g_irq_exit_hook.load(std::memory_order_acquire)) return hook(frame);
+        if (IrqExitHook hook = g_irq_exit_hook.load(std::memory_order_acquire))
+            return hook(frame);
     return frame;
 }
 
@@ -240,16 +252,19 @@ InterruptFrame* handle_irq(InterruptFrame* frame)
 
 ExceptionHandler set_exception_handler(uint8_t vector, ExceptionHandler handler)
 {
-    if (vector >= kExceptionVectors) return nullptr;
+    if (vector >= kExceptionVectors)
+        return nullptr;
     return g_exception_handlers[vector].exchange(handler, std::memory_order_acq_rel);
 }
 
 bool register_irq_handler(uint8_t irq, IrqHandler handler)
 {
-    if (irq >= kIrqCount || handler == nullptr) return false;
+    if (irq >= kIrqCount || handler == nullptr)
+        return false;
     InterruptGuard guard;
     IrqHandler current = g_irq_handlers[irq].load(std::memory_order_relaxed);
-    if (current != nullptr && current != handler) return false;
+    if (current != nullptr && current != handler)
+        return false;
     g_irq_handlers[irq].store(handler, std::memory_order_release);
     pic_unmask(irq);
     return true;
@@ -257,7 +272,8 @@ bool register_irq_handler(uint8_t irq, IrqHandler handler)
 
 void unregister_irq_handler(uint8_t irq)
 {
-    if (irq >= kIrqCount) return;
+    if (irq >= kIrqCount)
+        return;
     InterruptGuard guard;
     pic_mask(irq);
     g_irq_handlers[irq].store(nullptr, std::memory_order_release);
@@ -284,7 +300,10 @@ const char* exception_name(uint8_t vector)
     return vector < kExceptionVectors ? kExceptions[vector].name : "Interrupt";
 }
 
-const char* exception_mnemonic(uint8_t vector) { return vector < kExceptionVectors ? kExceptions[vector].mnemonic : ""; }
+const char* exception_mnemonic(uint8_t vector)
+{
+    return vector < kExceptionVectors ? kExceptions[vector].mnemonic : "";
+}
 
 bool exception_has_error_code(uint8_t vector)
 {
@@ -300,11 +319,16 @@ size_t describe_page_fault_error(char* buf, size_t cap, uint64_t error_code)
     else
         text.add("{}", (error_code & (1u << 1)) ? ", write" : ", read");
     text.add("{}", (error_code & (1u << 2)) ? ", user mode" : ", kernel mode");
-    if (error_code & (1u << 3)) text.add(", reserved bit set");
-    if (error_code & (1u << 5)) text.add(", protection key");
-    if (error_code & (1u << 6)) text.add(", shadow stack");
-    if (error_code & (1u << 7)) text.add(", HLAT paging");
-    if (error_code & (1u << 15)) text.add(", SGX");
+    if (error_code & (1u << 3))
+        text.add(", reserved bit set");
+    if (error_code & (1u << 5))
+        text.add(", protection key");
+    if (error_code & (1u << 6))
+        text.add(", shadow stack");
+    if (error_code & (1u << 7))
+        text.add(", HLAT paging");
+    if (error_code & (1u << 15))
+        text.add(", SGX");
     return text.length();
 }
 
@@ -320,7 +344,8 @@ size_t describe_selector_error(char* buf, size_t cap, uint64_t error_code)
         text.add("IDT vector {:#x} (index {})", index, index);
     else
         text.add("{} selector {:#x} (index {})", (error_code & 4) ? "LDT" : "GDT", error_code & 0xfffc, index);
-    if (error_code & 1) text.add(", external event");
+    if (error_code & 1)
+        text.add(", external event");
     return text.length();
 }
 
@@ -335,7 +360,8 @@ size_t describe_control_protection_error(char* buf, size_t cap, uint64_t error_c
     case 5: text.add("SETSSBSY"); break;
     default: text.add("unknown cause {}", error_code & 0x7fff); break;
     }
-    if (error_code & (1u << 15)) text.add(", in an enclave");
+    if (error_code & (1u << 15))
+        text.add(", in an enclave");
     return text.length();
 }
 
@@ -351,7 +377,8 @@ extern "C" arch::InterruptFrame* interrupt_dispatch(arch::InterruptFrame* frame)
         handle_exception(*frame);
         return frame;
     }
-    if (vector < kIrqBase + kIrqCount) return handle_irq(frame);
+    if (vector < kIrqBase + kIrqCount)
+        return handle_irq(frame);
     if (vector == kSpuriousVector) {
         // The local APIC's spurious vector needs no EOI.
         count_spurious_irq();

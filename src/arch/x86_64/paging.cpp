@@ -51,14 +51,10 @@ lib::Expected<uint64_t, PagingError> next_table(volatile uint64_t& entry, const 
 const char* to_string(PagingError error)
 {
     switch (error) {
-    case PagingError::OutOfMemory:
-        return "out of page-table frames";
-    case PagingError::OutOfRange:
-        return "range not 2 MiB aligned or outside the physmap window";
-    case PagingError::Conflict:
-        return "physmap entry maps other memory";
-    case PagingError::NotMapped:
-        return "no 4 KiB page mapped there";
+    case PagingError::OutOfMemory: return "out of page-table frames";
+    case PagingError::OutOfRange: return "range not 2 MiB aligned or outside the physmap window";
+    case PagingError::Conflict: return "physmap entry maps other memory";
+    case PagingError::NotMapped: return "no 4 KiB page mapped there";
     }
     return "unknown paging error";
 }
@@ -187,7 +183,7 @@ lib::Expected<volatile uint64_t*, PagingError> pte_for(uint64_t virt, const Page
             return lib::unexpected(PagingError::NotMapped);
         if ((entry & kPtePresent) != 0 && (entry & kPteLargePage) != 0)
             return lib::unexpected(PagingError::Conflict);
-        auto next = next_table(entry, frames != nullptr ? *frames : PageTableFrameSource {}, ext);
+        auto next = next_table(entry, frames != nullptr ? *frames : PageTableFrameSource{}, ext);
         if (!next)
             return lib::unexpected(next.error());
         table = *next;
@@ -316,7 +312,7 @@ MappingAudit audit_live_mappings()
 {
     MappingAudit audit;
     audit.nx_enabled = (rdmsr(kMsrEfer) & kEferNxe) != 0;
-    AuditWalk walk { audit };
+    AuditWalk walk{audit};
     walk.walk(read_cr3() & kPteAddressMask, 3, 0, true, true, true);
     return audit;
 }

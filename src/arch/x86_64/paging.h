@@ -43,10 +43,10 @@ enum class PagingError : uint8_t {
 const char* to_string(PagingError error);
 
 struct PhysmapExtension {
-    uint64_t bytes_mapped = 0;      // newly mapped (already-mapped parts are skipped)
+    uint64_t bytes_mapped = 0; // newly mapped (already-mapped parts are skipped)
     uint32_t pages_1gib = 0;
     uint32_t pages_2mib = 0;
-    uint32_t tables_allocated = 0;  // PDPTs and PDs taken from the frame source
+    uint32_t tables_allocated = 0; // PDPTs and PDs taken from the frame source
 };
 
 // True when the CPU can map 1 GiB pages.
@@ -96,15 +96,15 @@ lib::Expected<PhysicalAddress, PagingError> kernel_page_frame(VirtualAddress vir
 // user-accessible only if every level has U.
 struct MappingAudit {
     bool nx_enabled = false;
-    uint64_t tables = 0;                // page tables visited, the PML4 included
+    uint64_t tables = 0; // page tables visited, the PML4 included
     uint64_t leaves_4kib = 0;
     uint64_t leaves_2mib = 0;
     uint64_t leaves_1gib = 0;
-    uint64_t writable_executable = 0;   // leaves both writable and executable: W^X violations
-    uint64_t user_accessible = 0;       // leaves a user-mode access could reach
+    uint64_t writable_executable = 0;       // leaves both writable and executable: W^X violations
+    uint64_t user_accessible = 0;           // leaves a user-mode access could reach
     uint64_t first_writable_executable = 0; // virtual address of the first violation (0: none)
     uint64_t first_user_accessible = 0;
-    uint64_t unreachable_tables = 0;    // tables outside the physmap (not walked)
+    uint64_t unreachable_tables = 0; // tables outside the physmap (not walked)
 };
 
 MappingAudit audit_live_mappings();

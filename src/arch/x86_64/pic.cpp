@@ -26,7 +26,7 @@ constexpr uint8_t kCascadeIrq = 2;
 // Cached masks: reading them back costs a slow port access each time.
 constinit uint8_t g_master_mask = 0xff;
 constinit uint8_t g_slave_mask = 0xff;
-constinit std::atomic<uint64_t> g_spurious { 0 };
+constinit std::atomic<uint64_t> g_spurious{0};
 
 void write_masks()
 {
@@ -67,21 +67,24 @@ void pic_init()
 
 void pic_mask(uint8_t irq)
 {
-    if (irq >= kIrqCount) return;
+    if (irq >= kIrqCount)
+        return;
     InterruptGuard guard;
     if (irq < 8) {
         g_master_mask |= static_cast<uint8_t>(1u << irq);
     } else {
         g_slave_mask |= static_cast<uint8_t>(1u << (irq - 8));
         // Close the cascade once no slave line is open.
-        if (g_slave_mask == 0xff) g_master_mask |= 1u << kCascadeIrq;
+        if (g_slave_mask == 0xff)
+            g_master_mask |= 1u << kCascadeIrq;
     }
     write_masks();
 }
 
 void pic_unmask(uint8_t irq)
 {
-    if (irq >= kIrqCount) return;
+    if (irq >= kIrqCount)
+        return;
     InterruptGuard guard;
     if (irq < 8) {
         g_master_mask &= static_cast<uint8_t>(~(1u << irq));
@@ -94,7 +97,8 @@ void pic_unmask(uint8_t irq)
 
 bool pic_is_masked(uint8_t irq)
 {
-    if (irq >= kIrqCount) return true;
+    if (irq >= kIrqCount)
+        return true;
     return (pic_mask_bits() >> irq) & 1;
 }
 
@@ -102,7 +106,8 @@ uint16_t pic_mask_bits() { return static_cast<uint16_t>(g_master_mask | (g_slave
 
 void pic_send_eoi(uint8_t irq)
 {
-    if (irq >= 8) outb(kSlaveCommand, kOcw2Eoi);
+    if (irq >= 8)
+        outb(kSlaveCommand, kOcw2Eoi);
     outb(kMasterCommand, kOcw2Eoi);
 }
 
@@ -119,11 +124,14 @@ uint16_t pic_read_isr()
 
 bool pic_handle_spurious(uint8_t irq)
 {
-    if (irq != 7 && irq != 15) return false;
-    if (pic_read_isr() & (1u << irq)) return false;
+    if (irq != 7 && irq != 15)
+        return false;
+    if (pic_read_isr() & (1u << irq))
+        return false;
     count_spurious_irq();
     // The master did see its cascade line raised by the slave and waits for an EOI.
-    if (irq == 15) outb(kMasterCommand, kOcw2Eoi);
+    if (irq == 15)
+        outb(kMasterCommand, kOcw2Eoi);
     return true;
 }
 

@@ -28,7 +28,8 @@ void on_irq0(InterruptFrame&) { g_pit.handle_tick(); }
 bool Pit::start_periodic(uint32_t hz, void (*on_tick)())
 {
     const uint32_t divisor = divisor_for(hz);
-    if (divisor == 0 || on_tick == nullptr) return false;
+    if (divisor == 0 || on_tick == nullptr)
+        return false;
 
     InterruptGuard guard;
     m_divisor = divisor;
@@ -53,7 +54,7 @@ uint64_t Pit::tick_period_ns() const
 
 TickPeriod Pit::tick_period() const
 {
-    return TickPeriod { static_cast<uint64_t>(m_divisor) * 1'000'000'000, kBaseFrequencyHz };
+    return TickPeriod{static_cast<uint64_t>(m_divisor) * 1'000'000'000, kBaseFrequencyHz};
 }
 
 uint8_t Pit::read_status()
@@ -74,7 +75,8 @@ uint16_t Pit::read_count()
 
 void Pit::handle_tick()
 {
-    if (m_on_tick != nullptr) m_on_tick();
+    if (m_on_tick != nullptr)
+        m_on_tick();
 }
 
 Pit& pit() { return g_pit; }

@@ -11,7 +11,7 @@ class Pit final : public HardwareTimer {
 public:
     // The PIT input clock, 14.31818 MHz / 12, to the usual integer approximation.
     static constexpr uint32_t kBaseFrequencyHz = 1193182;
-    static constexpr uint32_t kMinDivisor = 2; // a count of 1 is illegal in mode 2
+    static constexpr uint32_t kMinDivisor = 2;     // a count of 1 is illegal in mode 2
     static constexpr uint32_t kMaxDivisor = 65536; // programmed as 0
 
     constexpr Pit() = default;
@@ -26,7 +26,8 @@ public:
     // The reload value for `hz` (nearest), or 0 if `hz` is out of range.
     static constexpr uint32_t divisor_for(uint32_t hz)
     {
-        if (hz == 0 || hz > kBaseFrequencyHz / kMinDivisor) return 0;
+        if (hz == 0 || hz > kBaseFrequencyHz / kMinDivisor)
+            return 0;
         const uint64_t divisor = (static_cast<uint64_t>(kBaseFrequencyHz) + hz / 2) / hz;
         return divisor >= kMinDivisor && divisor <= kMaxDivisor ? static_cast<uint32_t>(divisor) : 0;
     }

@@ -32,15 +32,9 @@ void* memset(void* dst, int value, size_t n) noexcept
     return dst;
 }
 
-void* memmove(void* dst, const void* src, size_t n) noexcept
-{
-    return lib::mem_move(dst, src, n);
-}
+void* memmove(void* dst, const void* src, size_t n) noexcept { return lib::mem_move(dst, src, n); }
 
-int memcmp(const void* a, const void* b, size_t n) noexcept
-{
-    return lib::mem_compare(a, b, n);
-}
+int memcmp(const void* a, const void* b, size_t n) noexcept { return lib::mem_compare(a, b, n); }
 
 // No loop-to-libcall rewriting here: GCC would compile this loop into a call to strlen.
 __attribute__((optimize("no-tree-loop-distribute-patterns"))) size_t strlen(const char* s) noexcept

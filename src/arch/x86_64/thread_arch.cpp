@@ -23,14 +23,14 @@ constexpr uint64_t kStackPages = kKernelStackBytes / kPageSize;
 constexpr uint32_t kBitmapWords = kKernelStackSlots / 64;
 
 // What a new thread's FPU/SSE state starts as: fninit defaults, MXCSR 0x1f80 (all masked).
-alignas(16) constinit uint8_t g_initial_fpu[kFpuStateBytes] {};
+alignas(16) constinit uint8_t g_initial_fpu[kFpuStateBytes]{};
 bool g_ready = false;
 
 // Slot bitmap only: distinct slots use distinct PTEs of tables made at init, so the page-table
 // edits themselves need no lock. Ranked between the heap and the frame allocator: taken with
 // neither held, and it takes none itself.
-constinit kernel::sync::IrqSpinLock g_slots_lock { "kernel stacks", static_cast<kernel::sync::LockRank>(350) };
-constinit uint64_t g_slot_bitmap[kBitmapWords] {};
+constinit kernel::sync::IrqSpinLock g_slots_lock{"kernel stacks", static_cast<kernel::sync::LockRank>(350)};
+constinit uint64_t g_slot_bitmap[kBitmapWords]{};
 constinit uint32_t g_slots_in_use = 0;
 constinit uint32_t g_slots_peak = 0;
 
@@ -43,7 +43,7 @@ PhysicalAddress page_table_frame(void*)
     return frame ? *frame : PhysicalAddress();
 }
 
-uint64_t slot_base(uint32_t slot) { return kKernelStackAreaBase + uint64_t { slot } * kKernelStackSlotBytes; }
+uint64_t slot_base(uint32_t slot) { return kKernelStackAreaBase + uint64_t{slot} * kKernelStackSlotBytes; }
 
 void unmap_stack_pages(uint64_t bottom, uint64_t pages)
 {
@@ -67,7 +67,7 @@ void thread_arch_init()
     const uint32_t mxcsr = 0x1f80;
     asm volatile("fninit\n\tldmxcsr %1\n\tfxsave64 %0" : "=m"(g_initial_fpu) : "m"(mxcsr) : "memory");
 
-    const PageTableFrameSource source { nullptr, &page_table_frame };
+    const PageTableFrameSource source{nullptr, &page_table_frame};
     auto tables = populate_kernel_tables(VirtualAddress(kKernelStackAreaBase),
                                          VirtualAddress(kKernelStackAreaBase + kKernelStackAreaBytes), source);
     if (!tables)
@@ -81,16 +81,16 @@ void thread_context_init(ThreadContext& context, uint64_t stack_top, void (*star
     // What arch_context_switch pops, lowest address first: r15 r14 r13 r12 rbx rbp, then its
     // return address. The trampoline's `call` then runs with rsp 16-aligned, as the ABI wants.
     // Above that, 16 zero bytes: a null return address and frame pointer end any backtrace.
-    auto* sp = reinterpret_cast<uint64_t*>((stack_top & ~uint64_t { 15 }) - 16);
+    auto* sp = reinterpret_cast<uint64_t*>((stack_top & ~uint64_t{15}) - 16);
     sp[0] = 0;
     sp[1] = 0;
     *--sp = reinterpret_cast<uint64_t>(&arch_thread_trampoline);
-    *--sp = 0;                                   // rbp
-    *--sp = 0;                                   // rbx
-    *--sp = reinterpret_cast<uint64_t>(start);   // r12
-    *--sp = reinterpret_cast<uint64_t>(arg);     // r13
-    *--sp = 0;                                   // r14
-    *--sp = 0;                                   // r15
+    *--sp = 0;                                 // rbp
+    *--sp = 0;                                 // rbx
+    *--sp = reinterpret_cast<uint64_t>(start); // r12
+    *--sp = reinterpret_cast<uint64_t>(arg);   // r13
+    *--sp = 0;                                 // r14
+    *--sp = 0;                                 // r15
     context.sp = reinterpret_cast<uint64_t>(sp);
 }
 
@@ -132,12 +132,12 @@ lib::Expected<KernelStack, KernelStackError> kernel_stack_allocate()
         return lib::unexpected(KernelStackError::NotInitialized);
     uint32_t slot = kKernelStackSlots;
     {
-        kernel::sync::IrqSpinLock::Guard guard { g_slots_lock };
+        kernel::sync::IrqSpinLock::Guard guard{g_slots_lock};
         for (uint32_t w = 0; w < kBitmapWords && slot == kKernelStackSlots; ++w) {
-            if (g_slot_bitmap[w] == ~uint64_t { 0 })
+            if (g_slot_bitmap[w] == ~uint64_t{0})
                 continue;
             const uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(~g_slot_bitmap[w]));
-            g_slot_bitmap[w] |= uint64_t { 1 } << bit;
+            g_slot_bitmap[w] |= uint64_t{1} << bit;
             slot = w * 64 + bit;
         }
         if (slot == kKernelStackSlots)
@@ -147,7 +147,7 @@ lib::Expected<KernelStack, KernelStackError> kernel_stack_allocate()
     }
 
     const uint64_t bottom = slot_base(slot) + kKernelStackGuardBytes;
-    const PageTableFrameSource no_tables {};
+    const PageTableFrameSource no_tables{};
     for (uint64_t i = 0; i < kStackPages; ++i) {
         auto frame = mm::frames_allocate(0);
         if (frame) {
@@ -158,12 +158,12 @@ lib::Expected<KernelStack, KernelStackError> kernel_stack_allocate()
                           to_string(mapped.error()));
         }
         unmap_stack_pages(bottom, i);
-        kernel::sync::IrqSpinLock::Guard guard { g_slots_lock };
-        g_slot_bitmap[slot / 64] &= ~(uint64_t { 1 } << (slot % 64));
+        kernel::sync::IrqSpinLock::Guard guard{g_slots_lock};
+        g_slot_bitmap[slot / 64] &= ~(uint64_t{1} << (slot % 64));
         --g_slots_in_use;
         return lib::unexpected(KernelStackError::OutOfMemory);
     }
-    return KernelStack { bottom, bottom + kKernelStackBytes, slot };
+    return KernelStack{bottom, bottom + kKernelStackBytes, slot};
 }
 
 void kernel_stack_free(const KernelStack& stack)
@@ -172,8 +172,8 @@ void kernel_stack_free(const KernelStack& stack)
         kernel::panic("Loom of Fate: freeing an invalid kernel stack (slot {}, bottom {:#x})", stack.slot,
                       stack.bottom);
     unmap_stack_pages(stack.bottom, kStackPages);
-    kernel::sync::IrqSpinLock::Guard guard { g_slots_lock };
-    const uint64_t bit = uint64_t { 1 } << (stack.slot % 64);
+    kernel::sync::IrqSpinLock::Guard guard{g_slots_lock};
+    const uint64_t bit = uint64_t{1} << (stack.slot % 64);
     if ((g_slot_bitmap[stack.slot / 64] & bit) == 0)
         kernel::panic("Loom of Fate: kernel stack slot {} freed twice", stack.slot);
     g_slot_bitmap[stack.slot / 64] &= ~bit;
@@ -182,8 +182,8 @@ void kernel_stack_free(const KernelStack& stack)
 
 KernelStackStats kernel_stack_stats()
 {
-    kernel::sync::IrqSpinLock::Guard guard { g_slots_lock };
-    return KernelStackStats { g_slots_in_use, g_slots_peak, kKernelStackSlots };
+    kernel::sync::IrqSpinLock::Guard guard{g_slots_lock};
+    return KernelStackStats{g_slots_in_use, g_slots_peak, kKernelStackSlots};
 }
 
 bool kernel_stack_guard_hit(uint64_t address, uint32_t* slot)

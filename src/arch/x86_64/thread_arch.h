@@ -29,10 +29,7 @@ static_assert(kKernelStackGuardBytes >= 4096);
 // If `address` lies in the guard of a kernel stack slot, stores the slot and returns true.
 bool kernel_stack_guard_hit(uint64_t address, uint32_t* slot);
 // If `address` lies anywhere in the kernel-stack area (guard or stack).
-inline bool in_kernel_stack_area(uint64_t address)
-{
-    return address - kKernelStackAreaBase < kKernelStackAreaBytes;
-}
+inline bool in_kernel_stack_area(uint64_t address) { return address - kKernelStackAreaBase < kKernelStackAreaBytes; }
 
 } // namespace arch
 

@@ -7,15 +7,15 @@
 #include <initializer_list>
 
 #include "arch/cpu.h"
-#include "diag/ktest.h"
-#include "time/time.h"
-#include "mm/frames.h"
-#include "mm/kmalloc.h"
-#include "sched/scheduler.h"
 #include "blocking/condition_variable.h"
 #include "blocking/mutex.h"
 #include "blocking/semaphore.h"
 #include "blocking/wait_queue.h"
+#include "diag/ktest.h"
+#include "mm/frames.h"
+#include "mm/kmalloc.h"
+#include "sched/scheduler.h"
+#include "time/time.h"
 
 namespace {
 
@@ -39,13 +39,13 @@ bool eventually(F done, uint64_t limit = 2000)
 
 constexpr int kLockers = 4;
 constexpr int kIncrements = 300;
-constinit sync::Mutex g_counter_lock { "ktest counter" };
+constinit sync::Mutex g_counter_lock{"ktest counter"};
 uint64_t g_counter = 0; // deliberately not atomic: guarded by g_counter_lock
 int g_inside = 0;       // threads inside the critical section (must stay <= 1)
-std::atomic<uint64_t> g_overlaps { 0 };
-std::atomic<uint64_t> g_max_waiters { 0 };
+std::atomic<uint64_t> g_overlaps{0};
+std::atomic<uint64_t> g_max_waiters{0};
 
-std::atomic<bool> g_hog_stop { false };
+std::atomic<bool> g_hog_stop{false};
 
 void hog(void*)
 {
@@ -57,10 +57,12 @@ void locker(void*)
 {
     for (int i = 0; i < kIncrements; ++i) {
         auto guard = g_counter_lock.lock();
-        if (++g_inside != 1) g_overlaps.fetch_add(1);
+        if (++g_inside != 1)
+            g_overlaps.fetch_add(1);
         const uint64_t value = g_counter;
         // Give up the CPU midway: every other locker now runs and blocks on the mutex.
-        if (i % 3 == 0) sched::yield();
+        if (i % 3 == 0)
+            sched::yield();
         if (i % 25 == 0) {
             // Span a tick: with a 1-tick quantum and the hog ready, the timer preempts us here,
             // mutex held.
@@ -70,8 +72,10 @@ void locker(void*)
         }
         g_counter = value + 1;
         const uint64_t waiters = g_counter_lock.waiter_count();
-        if (waiters > g_max_waiters.load()) g_max_waiters = waiters;
-        if (--g_inside != 0) g_overlaps.fetch_add(1);
+        if (waiters > g_max_waiters.load())
+            g_max_waiters = waiters;
+        if (--g_inside != 0)
+            g_overlaps.fetch_add(1);
     }
 }
 
@@ -105,7 +109,7 @@ KTEST(blocking, mutex_mutual_exclusion_under_contention)
     KEXPECT_EQ(g_counter_lock.waiter_count(), 0u);
 }
 
-std::atomic<int> g_probe_result { -1 };
+std::atomic<int> g_probe_result{-1};
 
 void try_lock_probe(void*)
 {
@@ -160,9 +164,9 @@ constexpr int kConsumers = 2;
 constexpr int kItemsPerProducer = 200;
 constexpr int kTotalItems = kProducers * kItemsPerProducer;
 
-constinit sync::Semaphore g_free_slots { "ktest free slots", kSlots };
-constinit sync::Semaphore g_full_slots { "ktest full slots", 0 };
-constinit sync::Mutex g_ring_lock { "ktest ring" };
+constinit sync::Semaphore g_free_slots{"ktest free slots", kSlots};
+constinit sync::Semaphore g_full_slots{"ktest full slots", 0};
+constinit sync::Mutex g_ring_lock{"ktest ring"};
 uint64_t g_ring[kSlots];
 int g_ring_head = 0; // all ring fields guarded by g_ring_lock
 int g_ring_tail = 0;
@@ -178,13 +182,15 @@ void producer(void* arg)
         g_free_slots.acquire();
         {
             auto guard = g_ring_lock.lock();
-            if (g_ring_size >= kSlots) ++g_ring_overflows;
+            if (g_ring_size >= kSlots)
+                ++g_ring_overflows;
             g_ring[g_ring_tail] = base + i;
             g_ring_tail = (g_ring_tail + 1) % kSlots;
             ++g_ring_size;
         }
         g_full_slots.release();
-        if (i % 16 == 0) sched::yield();
+        if (i % 16 == 0)
+            sched::yield();
     }
 }
 
@@ -195,7 +201,8 @@ void consumer(void* arg)
         g_full_slots.acquire();
         {
             auto guard = g_ring_lock.lock();
-            if (g_ring_size <= 0) ++g_ring_overflows;
+            if (g_ring_size <= 0)
+                ++g_ring_overflows;
             g_consumed_sum += g_ring[g_ring_head];
             g_ring_head = (g_ring_head + 1) % kSlots;
             --g_ring_size;
@@ -228,7 +235,8 @@ KTEST(blocking, semaphore_bounded_buffer_exact_accounting)
 
     uint64_t expected_sum = 0;
     for (int p = 1; p <= kProducers; ++p)
-        expected_sum += uint64_t(p) * 1000000 * kItemsPerProducer + uint64_t(kItemsPerProducer) * (kItemsPerProducer + 1) / 2;
+        expected_sum +=
+            uint64_t(p) * 1000000 * kItemsPerProducer + uint64_t(kItemsPerProducer) * (kItemsPerProducer + 1) / 2;
     KEXPECT_EQ(g_consumed, kTotalItems);
     KEXPECT_EQ(g_consumed_sum, expected_sum);
     KEXPECT_EQ(g_ring_overflows, 0);
@@ -243,10 +251,10 @@ KTEST(blocking, semaphore_bounded_buffer_exact_accounting)
 // either taken exactly once or still in the count.
 constexpr int kTimedTakers = 4;
 constexpr int kUnits = 150;
-constinit sync::Semaphore g_units { "ktest units", 0 };
-std::atomic<int> g_units_taken { 0 };
-std::atomic<int> g_units_timeouts { 0 };
-std::atomic<bool> g_units_stop { false };
+constinit sync::Semaphore g_units{"ktest units", 0};
+std::atomic<int> g_units_taken{0};
+std::atomic<int> g_units_timeouts{0};
+std::atomic<bool> g_units_stop{false};
 
 void timed_taker(void* arg)
 {
@@ -294,9 +302,9 @@ KTEST(blocking, semaphore_timeouts_keep_exact_accounting)
 // ---- Condition variable: ping-pong ----
 
 constexpr int kRounds = 200;
-constinit sync::Mutex g_ball_lock { "ktest ball" };
-constinit sync::ConditionVariable g_ball_moved { "ktest ball moved" };
-int g_turn = 0;        // 0: ping's turn, 1: pong's; guarded by g_ball_lock
+constinit sync::Mutex g_ball_lock{"ktest ball"};
+constinit sync::ConditionVariable g_ball_moved{"ktest ball moved"};
+int g_turn = 0; // 0: ping's turn, 1: pong's; guarded by g_ball_lock
 int g_hits[2] = {};
 int g_out_of_turn = 0;
 
@@ -306,7 +314,8 @@ void player(void* arg)
     for (int i = 0; i < kRounds; ++i) {
         auto guard = g_ball_lock.lock();
         g_ball_moved.wait(guard, [me] { return g_turn == me; });
-        if (g_turn != me || !g_ball_lock.held_by_current_thread()) ++g_out_of_turn;
+        if (g_turn != me || !g_ball_lock.held_by_current_thread())
+            ++g_out_of_turn;
         ++g_hits[me];
         g_turn = 1 - me;
         g_ball_moved.notify_one();
@@ -338,8 +347,8 @@ bool within_one_tick(uint64_t n, uint64_t elapsed) { return elapsed >= n + 1 && 
 
 KTEST(blocking, wait_for_timeout_accuracy_within_one_tick)
 {
-    sync::WaitQueue queue { "ktest timeout" };
-    for (uint64_t n : { 1u, 2u, 5u, 17u, 40u }) {
+    sync::WaitQueue queue{"ktest timeout"};
+    for (uint64_t n : {1u, 2u, 5u, 17u, 40u}) {
         const uint64_t start = now_ticks();
         const sync::WaitResult result = queue.wait_for(n);
         const uint64_t elapsed = now_ticks() - start;
@@ -349,8 +358,8 @@ KTEST(blocking, wait_for_timeout_accuracy_within_one_tick)
     }
     KEXPECT(!queue.has_waiters());
 
-    sync::Semaphore empty { "ktest empty", 0 };
-    for (uint64_t n : { 1u, 3u, 10u }) {
+    sync::Semaphore empty{"ktest empty", 0};
+    for (uint64_t n : {1u, 3u, 10u}) {
         const uint64_t start = now_ticks();
         KEXPECT(!empty.acquire_for(n));
         const uint64_t elapsed = now_ticks() - start;
@@ -358,8 +367,8 @@ KTEST(blocking, wait_for_timeout_accuracy_within_one_tick)
             ktest_ctx.failf(__FILE__, __LINE__, "Semaphore::acquire_for({}) took {} ticks", n, elapsed);
     }
 
-    sync::Mutex mutex { "ktest cv mutex" };
-    sync::ConditionVariable cv { "ktest cv" };
+    sync::Mutex mutex{"ktest cv mutex"};
+    sync::ConditionVariable cv{"ktest cv"};
     {
         auto guard = mutex.lock();
         const uint64_t start = now_ticks();
@@ -380,7 +389,7 @@ KTEST(blocking, wait_for_timeout_accuracy_within_one_tick)
     KEXPECT(now_ticks() - start <= 1);
 }
 
-std::atomic<bool> g_released { false };
+std::atomic<bool> g_released{false};
 
 void late_release(void* arg)
 {
@@ -391,7 +400,7 @@ void late_release(void* arg)
 
 KTEST(blocking, timed_wait_woken_before_deadline)
 {
-    sync::Semaphore sem { "ktest late", 0 };
+    sync::Semaphore sem{"ktest late", 0};
     g_released = false;
     auto t = sched::spawn(&late_release, &sem, "releaser", Priority::Normal);
     KASSERT(t.has_value());
@@ -411,9 +420,9 @@ KTEST(blocking, timed_wait_woken_before_deadline)
 // ---- wake_all ----
 
 constexpr int kSleepers = 8;
-constinit sync::WaitQueue g_gate { "ktest gate" };
-std::atomic<int> g_woken { 0 };
-std::atomic<int> g_gate_timeouts { 0 };
+constinit sync::WaitQueue g_gate{"ktest gate"};
+std::atomic<int> g_woken{0};
+std::atomic<int> g_gate_timeouts{0};
 
 void gate_sleeper(void*)
 {
@@ -460,9 +469,11 @@ void mixed_worker(void* arg)
         {
             auto guard = g_counter_lock.lock();
             ++g_counter;
-            if (i % 7 == 0) sched::yield();
+            if (i % 7 == 0)
+                sched::yield();
         }
-        if (sem->acquire_for(1)) sem->release();
+        if (sem->acquire_for(1))
+            sem->release();
     }
 }
 
@@ -470,7 +481,7 @@ KTEST(blocking, no_memory_leaked)
 {
     // Warm-up outside the measurement: the first timed wait installs the tick listener (no
     // allocation, but keep the figures clean of any first-use effect).
-    sync::Semaphore sem { "ktest mixed", 1 };
+    sync::Semaphore sem{"ktest mixed", 1};
     KEXPECT(sem.acquire_for(1));
     sem.release();
 

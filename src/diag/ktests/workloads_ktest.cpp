@@ -3,10 +3,10 @@
 // workloads are refused; a stop that times out hands the workload back, and it still ends and is
 // reaped on its own. They run in the boot thread "heartwood" (Normal priority).
 #include "diag/ktest.h"
-#include "time/time.h"
 #include "diag/workloads.h"
 #include "sched/scheduler.h"
 #include "sched/thread.h"
+#include "time/time.h"
 
 namespace {
 
@@ -20,7 +20,8 @@ template <typename Cond>
 bool wait_until(uint64_t ms, Cond cond)
 {
     for (uint64_t waited = 0; waited < ms; waited += 5) {
-        if (cond()) return true;
+        if (cond())
+            return true;
         sched::sleep_for(5);
     }
     return cond();
@@ -32,8 +33,8 @@ KTEST(workloads, every_kind_stops_on_request_and_frees_its_stack)
     wait_until(2000, [] { return workloads::live_count() == 0; });
     const unsigned live_before = workloads::live_count();
     const uint32_t stacks_before = stacks_in_use();
-    const workloads::Kind kinds[] = { workloads::Kind::Hog, workloads::Kind::Churn, workloads::Kind::Sleeper,
-                                      workloads::Kind::Contend };
+    const workloads::Kind kinds[] = {workloads::Kind::Hog, workloads::Kind::Churn, workloads::Kind::Sleeper,
+                                     workloads::Kind::Contend};
     for (workloads::Kind kind : kinds) {
         const workloads::SpawnResult spawned = workloads::spawn(kind, 2, Priority::Normal, 60'000);
         KASSERT(!spawned.failed);
@@ -44,8 +45,8 @@ KTEST(workloads, every_kind_stops_on_request_and_frees_its_stack)
         for (unsigned i = 0; i < 2; ++i) {
             const workloads::StopResult r = workloads::stop(spawned.ids[i], 2000);
             if (r.outcome != workloads::StopOutcome::Stopped)
-                ktest_ctx.failf(__FILE__, __LINE__, "'{}' #{}: outcome {} after {} ms", workloads::kind_name(kind),
-                                i, static_cast<unsigned>(r.outcome), r.waited_ms);
+                ktest_ctx.failf(__FILE__, __LINE__, "'{}' #{}: outcome {} after {} ms", workloads::kind_name(kind), i,
+                                static_cast<unsigned>(r.outcome), r.waited_ms);
             KEXPECT(r.waited_ms <= 2000 + 600); // + one starvation bound for the join
         }
         // Joined by stop(): no reaper involved, so the figures are back right away.
@@ -64,7 +65,7 @@ KTEST(workloads, other_threads_are_not_workloads)
     KASSERT(plain);
     KEXPECT(workloads::stop((*plain)->id(), 100).outcome == workloads::StopOutcome::NotAWorkload);
     KEXPECT(workloads::stop(sched::current()->id(), 100).outcome == workloads::StopOutcome::NotAWorkload);
-    KEXPECT(workloads::stop(~uint64_t{ 0 }, 100).outcome == workloads::StopOutcome::NotAWorkload);
+    KEXPECT(workloads::stop(~uint64_t{0}, 100).outcome == workloads::StopOutcome::NotAWorkload);
     sched::unpark(*plain);
     sched::join(*plain);
 }

@@ -4,6 +4,7 @@
 #include <atomic>
 
 #include "arch/x86_64/memory_layout.h"
+#include "diag/ktest.h"
 #include "drivers/console.h"
 #include "drivers/font.h"
 #include "drivers/framebuffer_console.h"
@@ -11,10 +12,9 @@
 #include "drivers/text_grid.h"
 #include "drivers/vga_text.h"
 #include "kernel/boot_info.h"
-#include "diag/ktest.h"
-#include "time/time.h"
 #include "lib/log.h"
 #include "sched/scheduler.h"
+#include "time/time.h"
 
 namespace {
 
@@ -28,7 +28,8 @@ uint32_t framebuffer_pixel(const drivers::FramebufferConsole& screen, uint32_t x
     const uint8_t* p =
         screen.pixels() + static_cast<size_t>(y) * layout.pitch + static_cast<size_t>(x) * layout.bytes_per_pixel;
     uint32_t value = 0;
-    for (unsigned b = 0; b < layout.bytes_per_pixel; ++b) value |= static_cast<uint32_t>(p[b]) << (8 * b);
+    for (unsigned b = 0; b < layout.bytes_per_pixel; ++b)
+        value |= static_cast<uint32_t>(p[b]) << (8 * b);
     return value;
 }
 
@@ -45,12 +46,14 @@ bool framebuffer_shows_cell(drivers::FramebufferConsole& screen, uint16_t column
     const bool cursor = column == grid.cursor_column() && row == grid.cursor_row();
     for (uint32_t y = 0; y < drivers::kFontCellHeight; ++y) {
         uint8_t bits = glyph[y];
-        if (cursor && y >= drivers::FramebufferRenderer::kCursorFirstRow) bits = 0xff;
+        if (cursor && y >= drivers::FramebufferRenderer::kCursorFirstRow)
+            bits = 0xff;
         for (uint32_t x = 0; x < drivers::kFontCellWidth; ++x) {
             const uint32_t want = (bits & (0x80u >> x)) ? fg : bg;
             const uint32_t px = column * drivers::kFontCellWidth + x;
             const uint32_t py = row * drivers::kFontCellHeight + y;
-            if (framebuffer_pixel(screen, px, py) != want) return false;
+            if (framebuffer_pixel(screen, px, py) != want)
+                return false;
         }
     }
     return true;
@@ -97,7 +100,8 @@ KTEST(console, text_grid_writes_with_attributes)
     KEXPECT_EQ(grid.cursor_offset(), w + 4);
 
     // Fill past the bottom: the first row scrolls off, the last line stays visible.
-    for (uint16_t i = 0; i < h; ++i) grid.write("\n", 1);
+    for (uint16_t i = 0; i < h; ++i)
+        grid.write("\n", 1);
     grid.write("last", 4);
     KEXPECT_EQ(g_scratch_cells[(h - 1) * w], make_cell('l', 0x07));
     KEXPECT_EQ(grid.cursor_row(), h - 1);
@@ -130,22 +134,23 @@ KTEST(console, screen_console_matches_boot_display)
     const kernel::FramebufferInfo& fb = info.framebuffer;
     const bool ega_text = info.has_framebuffer && fb.type == kernel::FramebufferType::EgaText;
     const bool standard_text = ega_text && fb.phys_addr.get() == drivers::VgaTextConsole::kBufferPhys &&
-                               fb.width == drivers::VgaTextConsole::kWidth &&
-                               fb.height == drivers::VgaTextConsole::kHeight &&
-                               fb.pitch == drivers::VgaTextConsole::kWidth * 2u;
+        fb.width == drivers::VgaTextConsole::kWidth && fb.height == drivers::VgaTextConsole::kHeight &&
+        fb.pitch == drivers::VgaTextConsole::kWidth * 2u;
     // A pixel framebuffer is drawable when its format is one the renderer knows and it lies inside
     // the boot physmap (the console starts before the Mana Pool could map more).
     bool drawable = false;
     if (info.has_framebuffer && !ega_text) {
         const auto layout = drivers::check_framebuffer(fb);
         drawable = layout.has_value() && fb.phys_addr.get() < arch::kPhysMapSize &&
-                   layout->size_bytes() <= arch::kPhysMapSize - fb.phys_addr.get();
+            layout->size_bytes() <= arch::kPhysMapSize - fb.phys_addr.get();
     }
     if (info.has_framebuffer)
         lib::log::print("    (the loader handed over a {}x{} {} display at {} bpp, phys {:#x}: {})\n", fb.width,
                         fb.height, kernel::framebuffer_type_name(fb.type), static_cast<unsigned>(fb.bpp),
                         fb.phys_addr.get(),
-                        standard_text ? "VGA text console" : drawable ? "framebuffer console" : "no screen console");
+                        standard_text  ? "VGA text console"
+                            : drawable ? "framebuffer console"
+                                       : "no screen console");
     else
         lib::log::print("    (the loader reported no display: no screen console)\n");
     KEXPECT_EQ(drivers::has_vga_text(info.has_framebuffer ? &info.framebuffer : nullptr), standard_text);
@@ -164,7 +169,8 @@ KTEST(console, framebuffer_draws_what_the_grid_holds)
     const char probe[] = "\x1b[1;33mframebuffer ktest:\x1b[0m \x1b[44mevery pixel of this row\x1b[0m is checked";
     screen.write(probe, sizeof(probe) - 1);
     const uint16_t row = grid.cursor_row();
-    for (uint16_t c = 0; c < grid.width(); ++c) KEXPECT(framebuffer_shows_cell(screen, c, row));
+    for (uint16_t c = 0; c < grid.width(); ++c)
+        KEXPECT(framebuffer_shows_cell(screen, c, row));
     KEXPECT_EQ(drivers::cell_attribute(grid.cell(0, row)), 0x0e); // bold yellow
 
     // One more character redraws two cells: the one written and the one the cursor reached.
@@ -199,7 +205,8 @@ KTEST(console, framebuffer_scrolls_a_full_screen_quickly)
     const uint64_t elapsed = kernel::time::uptime_ns() - start;
     const uint64_t drawn = screen.renderer().cells_drawn() - drawn_before;
     for (uint16_t r = 0; r < grid.height(); ++r)
-        for (uint16_t c = 0; c < grid.width(); ++c) KEXPECT(framebuffer_shows_cell(screen, c, r));
+        for (uint16_t c = 0; c < grid.width(); ++c)
+            KEXPECT(framebuffer_shows_cell(screen, c, r));
     lib::log::print("    ({} lines scrolled on a {}x{} cell screen: {} cells drawn in {} us, {} us a line)\n", lines,
                     grid.width(), grid.height(), drawn, elapsed / 1000, elapsed / 1000 / lines);
     // Generous even for TCG on a loaded host (measured well below it): a full redraw per
@@ -266,10 +273,10 @@ struct RaceScreen {
 };
 
 RaceScreen g_race;
-std::atomic<bool> g_race_stop { false };
-std::atomic<uint64_t> g_race_writes { 0 };
-std::atomic<uint64_t> g_race_irq_writes { 0 };
-std::atomic<uint64_t> g_race_outside { 0 }; // writes after which the cursor was outside the grid
+std::atomic<bool> g_race_stop{false};
+std::atomic<uint64_t> g_race_writes{0};
+std::atomic<uint64_t> g_race_irq_writes{0};
+std::atomic<uint64_t> g_race_outside{0}; // writes after which the cursor was outside the grid
 kernel::time::TickCallback g_race_chained_tick = nullptr;
 
 bool cursor_inside(const drivers::TextGrid& grid)
@@ -286,7 +293,8 @@ void race_write(char who, uint64_t seq)
     const size_t n = lib::format(text, sizeof(text), "\x1b[{}H\n{}{}:{:06}", row, who == 'i' ? 'i' : 't',
                                  who == 'i' ? 'r' : who, seq % 1000000);
     g_race.sink->write(text, n);
-    if (!cursor_inside(grid)) g_race_outside.fetch_add(1, std::memory_order_relaxed);
+    if (!cursor_inside(grid))
+        g_race_outside.fetch_add(1, std::memory_order_relaxed);
 }
 
 void race_thread(void* arg)
@@ -300,8 +308,10 @@ void race_thread(void* arg)
 
 void race_tick()
 {
-    if (g_race_chained_tick != nullptr) g_race_chained_tick();
-    if (g_race_stop.load(std::memory_order_relaxed) || kernel::time::ticks() % kRaceIrqEvery != 0) return;
+    if (g_race_chained_tick != nullptr)
+        g_race_chained_tick();
+    if (g_race_stop.load(std::memory_order_relaxed) || kernel::time::ticks() % kRaceIrqEvery != 0)
+        return;
     race_write('i', g_race_irq_writes.fetch_add(1, std::memory_order_relaxed));
 }
 
@@ -310,15 +320,20 @@ bool is_clean_row(const drivers::TextGrid& grid, uint16_t row)
 {
     auto glyph = [&](uint16_t c) { return drivers::cell_glyph(grid.cell(c, row)); };
     bool blank = true;
-    for (uint16_t c = 0; c < grid.width() && blank; ++c) blank = glyph(c) == ' ';
-    if (blank) return true;
+    for (uint16_t c = 0; c < grid.width() && blank; ++c)
+        blank = glyph(c) == ' ';
+    if (blank)
+        return true;
     const bool thread_tag = glyph(0) == 't' && glyph(1) >= '0' && glyph(1) < '0' + kRaceThreads;
     const bool irq_tag = glyph(0) == 'i' && glyph(1) == 'r';
-    if (!(thread_tag || irq_tag) || glyph(2) != ':') return false;
+    if (!(thread_tag || irq_tag) || glyph(2) != ':')
+        return false;
     for (uint16_t c = 3; c < kTagLength; ++c)
-        if (glyph(c) < '0' || glyph(c) > '9') return false;
+        if (glyph(c) < '0' || glyph(c) > '9')
+            return false;
     for (uint16_t c = kTagLength; c < grid.width(); ++c)
-        if (glyph(c) != ' ') return false;
+        if (glyph(c) != ' ')
+            return false;
     return true;
 }
 
@@ -348,7 +363,8 @@ KTEST(console, threads_and_interrupts_write_at_once)
     if (used + kCanaryCells <= capacity) {
         // The device's (or the driver's own) memory past the grid, which no write may reach.
         g_race.past_grid = const_cast<uint16_t*>(grid.cells()) + used;
-        for (size_t i = 0; i < kCanaryCells; ++i) g_race.past_grid[i] = kCanaryCell;
+        for (size_t i = 0; i < kCanaryCells; ++i)
+            g_race.past_grid[i] = kCanaryCell;
     }
     g_race.sink->write("\x1b[0m\x1b[2J", 8);
 
@@ -361,27 +377,33 @@ KTEST(console, threads_and_interrupts_write_at_once)
     for (int i = 0; i < kRaceThreads; ++i) {
         auto t = sched::spawn(&race_thread, reinterpret_cast<void*>(uintptr_t(i)), "console-writer",
                               sched::Priority::Normal);
-        if (!t) break;
+        if (!t)
+            break;
         threads[i] = *t;
         ++spawned;
     }
     KEXPECT_EQ(spawned, kRaceThreads);
     g_race_chained_tick = kernel::time::set_tick_callback(&race_tick);
     const uint64_t until = kernel::time::ticks() + kRaceTicks;
-    while (kernel::time::ticks() < until) sched::sleep_for(10);
+    while (kernel::time::ticks() < until)
+        sched::sleep_for(10);
     g_race_stop = true;
     const kernel::time::TickCallback ours = kernel::time::set_tick_callback(g_race_chained_tick);
     KEXPECT(ours == &race_tick);
     for (sched::Thread* t : threads)
-        if (t != nullptr) sched::join(t);
+        if (t != nullptr)
+            sched::join(t);
 
     size_t canaries_hit = 0;
     if (g_race.past_grid != nullptr) {
-        for (size_t i = 0; i < kCanaryCells; ++i) canaries_hit += g_race.past_grid[i] != kCanaryCell;
-        for (size_t i = 0; i < kCanaryCells; ++i) g_race.past_grid[i] = 0;
+        for (size_t i = 0; i < kCanaryCells; ++i)
+            canaries_hit += g_race.past_grid[i] != kCanaryCell;
+        for (size_t i = 0; i < kCanaryCells; ++i)
+            g_race.past_grid[i] = 0;
     }
     size_t torn_rows = 0;
-    for (uint16_t r = 0; r < grid.height(); ++r) torn_rows += !is_clean_row(grid, r);
+    for (uint16_t r = 0; r < grid.height(); ++r)
+        torn_rows += !is_clean_row(grid, r);
     g_race.sink->write("\x1b[2J\x1b[H", 7);
     lib::log::print("    ({} thread writes and {} from the timer interrupt on a {}x{} grid: {} rows torn, {} writes "
                     "left the cursor outside, {} cells written past the grid)\n",

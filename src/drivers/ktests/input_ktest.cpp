@@ -8,15 +8,15 @@
 #include <atomic>
 #include <new>
 
-#include "drivers/input.h"
 #include "diag/ktest.h"
+#include "drivers/input.h"
 #include "kernel/shell/eldarin.h"
 #include "kernel/shell/shell_commands.h"
 #include "kernel/shell/shell_kernel.h"
-#include "time/time.h"
 #include "lib/log.h"
 #include "lib/string.h"
 #include "sched/scheduler.h"
+#include "time/time.h"
 
 namespace {
 
@@ -29,8 +29,7 @@ uint64_t now_ticks() { return kernel::time::ticks(); }
 // the wait queues' tick listener, so a tick callback stacked after it unstacks in order.
 void drain_input()
 {
-    while (drivers::input_read_byte_for(1) >= 0) {
-    }
+    while (drivers::input_read_byte_for(1) >= 0) { }
 }
 
 // ---- The ring ----
@@ -43,7 +42,8 @@ KTEST(input, ring_keeps_order_and_counts_overflow)
     constexpr size_t kExtra = 10;
     size_t accepted = 0;
     for (size_t i = 0; i < drivers::kInputCapacity + kExtra; ++i)
-        if (drivers::input_inject(static_cast<uint8_t>(i * 7))) ++accepted;
+        if (drivers::input_inject(static_cast<uint8_t>(i * 7)))
+            ++accepted;
     const drivers::InputCounters full = drivers::input_counters();
     KEXPECT_EQ(accepted, drivers::kInputCapacity);
     KEXPECT_EQ(full.queued, drivers::kInputCapacity);
@@ -70,8 +70,8 @@ KTEST(input, read_times_out_after_the_asked_time)
     KEXPECT_EQ(drivers::input_read_byte_for(0), -1);
 }
 
-std::atomic<int> g_reader_got { -2 };
-std::atomic<uint64_t> g_reader_tick { 0 };
+std::atomic<int> g_reader_got{-2};
+std::atomic<uint64_t> g_reader_tick{0};
 
 void reader(void*)
 {
@@ -104,7 +104,7 @@ constexpr char kTyped[] = "echo the heartwood listens\r";
 constexpr size_t kKeys = sizeof(kTyped) - 1;
 constexpr size_t kTextCapacity = 2048;
 
-std::atomic<bool> g_hogs_stop { false };
+std::atomic<bool> g_hogs_stop{false};
 std::atomic<uint64_t> g_hog_progress[kHogs];
 Thread* g_hog_threads[kHogs];
 
@@ -128,17 +128,17 @@ struct RecordingSink final : lib::FormatSink {
 
 struct Session {
     RecordingSink sink;
-    kernel::shell::Eldarin shell { kernel::shell::eldarin_command_table(), sink };
-    std::atomic<bool> stop { false };
+    kernel::shell::Eldarin shell{kernel::shell::eldarin_command_table(), sink};
+    std::atomic<bool> stop{false};
 };
 
 // Shared between the tick (injector), the shell thread (sink) and the test.
-std::atomic<bool> g_injecting { false };
-std::atomic<bool> g_echo_pending { false }; // a key was injected and its echo not yet written
-std::atomic<size_t> g_next_key { 0 };
-std::atomic<uint64_t> g_next_inject_tick { 0 };
-std::atomic<unsigned> g_inject_failures { 0 };
-std::atomic<unsigned> g_keys_over_hogs { 0 }; // keys that arrived while a hog held the CPU
+std::atomic<bool> g_injecting{false};
+std::atomic<bool> g_echo_pending{false}; // a key was injected and its echo not yet written
+std::atomic<size_t> g_next_key{0};
+std::atomic<uint64_t> g_next_inject_tick{0};
+std::atomic<unsigned> g_inject_failures{0};
+std::atomic<unsigned> g_keys_over_hogs{0}; // keys that arrived while a hog held the CPU
 uint64_t g_inject_tick[kKeys];
 kernel::time::TickCallback g_chained_tick = nullptr;
 
@@ -153,9 +153,11 @@ void RecordingSink::write(const char* s, size_t n)
         g_echo_pending.store(false, std::memory_order_release);
     }
     const size_t room = kTextCapacity - 1 - length;
-    if (n > room) overflowed = true;
+    if (n > room)
+        overflowed = true;
     const size_t take = n < room ? n : room;
-    for (size_t i = 0; i < take; ++i) text[length + i] = s[i];
+    for (size_t i = 0; i < take; ++i)
+        text[length + i] = s[i];
     length += take;
 }
 
@@ -163,7 +165,8 @@ bool running_a_hog()
 {
     const Thread* running = sched::current();
     for (const Thread* h : g_hog_threads)
-        if (h == running) return true;
+        if (h == running)
+            return true;
     return false;
 }
 
@@ -171,13 +174,17 @@ bool running_a_hog()
 // The gaps (1..5 ticks) move the keys across different points of the hogs' quanta.
 void injecting_tick()
 {
-    if (g_chained_tick != nullptr) g_chained_tick();
-    if (!g_injecting.load(std::memory_order_acquire) || g_echo_pending.load(std::memory_order_acquire)) return;
+    if (g_chained_tick != nullptr)
+        g_chained_tick();
+    if (!g_injecting.load(std::memory_order_acquire) || g_echo_pending.load(std::memory_order_acquire))
+        return;
     const size_t key = g_next_key.load(std::memory_order_relaxed);
     const uint64_t now = now_ticks();
-    if (key >= kKeys || now < g_next_inject_tick.load(std::memory_order_relaxed)) return;
+    if (key >= kKeys || now < g_next_inject_tick.load(std::memory_order_relaxed))
+        return;
     g_inject_tick[key] = now;
-    if (running_a_hog()) g_keys_over_hogs.fetch_add(1, std::memory_order_relaxed);
+    if (running_a_hog())
+        g_keys_over_hogs.fetch_add(1, std::memory_order_relaxed);
     g_next_key.store(key + 1, std::memory_order_relaxed);
     g_echo_pending.store(true, std::memory_order_release);
     if (!drivers::input_inject(static_cast<uint8_t>(kTyped[key]))) {
@@ -198,7 +205,8 @@ bool contains(const RecordingSink& sink, const char* needle)
     const lib::StringView hay(sink.text, sink.length);
     const lib::StringView what(needle);
     for (size_t i = 0; i + what.size() <= hay.size(); ++i)
-        if (hay.substr(i, what.size()) == what) return true;
+        if (hay.substr(i, what.size()) == what)
+            return true;
     return false;
 }
 
@@ -230,7 +238,8 @@ KTEST(input, shell_echoes_within_a_quantum_under_20_hogs)
         g_hog_progress[i] = 0;
         g_hog_threads[i] = nullptr;
         auto t = sched::spawn(&hog, reinterpret_cast<void*>(uintptr_t(i)), "hog", Priority::Normal);
-        if (!t) break;
+        if (!t)
+            break;
         g_hog_threads[i] = *t;
         ++spawned;
     }
@@ -250,7 +259,8 @@ KTEST(input, shell_echoes_within_a_quantum_under_20_hogs)
 
     g_hogs_stop = true;
     for (Thread* t : g_hog_threads)
-        if (t != nullptr) sched::join(t);
+        if (t != nullptr)
+            sched::join(t);
     session->stop.store(true, std::memory_order_release);
     sched::join(*shell);
 
@@ -259,7 +269,8 @@ KTEST(input, shell_echoes_within_a_quantum_under_20_hogs)
     size_t measured = 0, matched = 0;
     const size_t typed = g_next_key.load();
     for (size_t k = 0; k < typed; ++k) {
-        if (sink.echo_tick[k] == 0) continue;
+        if (sink.echo_tick[k] == 0)
+            continue;
         const uint64_t latency = sink.echo_tick[k] - g_inject_tick[k];
         worst = latency > worst ? latency : worst;
         total += latency;
@@ -267,7 +278,8 @@ KTEST(input, shell_echoes_within_a_quantum_under_20_hogs)
         matched += sink.echo_matched[k] ? 1 : 0;
     }
     int hogs_ran = 0;
-    for (int i = 0; i < kHogs; ++i) hogs_ran += g_hog_progress[i].load() > 0 ? 1 : 0;
+    for (int i = 0; i < kHogs; ++i)
+        hogs_ran += g_hog_progress[i].load() > 0 ? 1 : 0;
     const uint64_t mean_x100 = measured > 0 ? total * 100 / measured : 0;
     lib::log::print("shell-latency: {} keys echoed under {} hogs ({} typed while a hog ran): max {} ticks, "
                     "mean {}.{}{} ticks; bound {} ticks (one quantum at {} Hz)\n",

@@ -1,10 +1,10 @@
 // In-kernel tests of the boot information: what the real loader handed over, and
 // that the parsers behave the same freestanding as they do in the host tests.
+#include "diag/ktest.h"
 #include "kernel/boot_info.h"
 #include "kernel/cmdline.h"
-#include "diag/ktest.h"
-#include "kernel/test_mode.h"
 #include "kernel/multiboot2.h"
+#include "kernel/test_mode.h"
 
 namespace {
 
@@ -87,10 +87,7 @@ KTEST(boot_info, has_usable_memory)
     KEXPECT_EQ(sum, info.usable_bytes());
 }
 
-KTEST(boot_info, loader_name_present)
-{
-    KEXPECT(kernel::boot_info().bootloader_name[0] != '\0');
-}
+KTEST(boot_info, loader_name_present) { KEXPECT(kernel::boot_info().bootloader_name[0] != '\0'); }
 
 KTEST(boot_info, regions_sorted_and_disjoint)
 {
@@ -101,8 +98,8 @@ KTEST(boot_info, regions_sorted_and_disjoint)
         const MemoryRegion& r = info.memory_regions[i];
         KEXPECT(r.length > 0);
         if (i > 0 && !(info.memory_regions[i - 1].end() <= r.base))
-            ktest_ctx.failf(__FILE__, __LINE__, "region {} [{}..{}) does not follow region {} ending at {}", i,
-                            r.base, r.end(), i - 1, info.memory_regions[i - 1].end());
+            ktest_ctx.failf(__FILE__, __LINE__, "region {} [{}..{}) does not follow region {} ending at {}", i, r.base,
+                            r.end(), i - 1, info.memory_regions[i - 1].end());
     }
 }
 
@@ -133,7 +130,8 @@ KTEST(boot_info, kept_command_line_matches_the_options_in_force)
     KEXPECT_EQ(static_cast<int>(result.options.log_level), static_cast<int>(kernel::options().log_level));
     KEXPECT_EQ(result.options.stress_seconds, kernel::options().stress_seconds);
     // When this run was started by the boot command line, it must say ktest.
-    if (kernel::test_mode()) KEXPECT(result.options.ktest);
+    if (kernel::test_mode())
+        KEXPECT(result.options.ktest);
 }
 
 KTEST(boot_info, parser_works_freestanding)

@@ -208,8 +208,8 @@ KTEST(boot, physmap_covers_4_gib)
     if (arch::physmap_top() <= arch::kPhysMapSize)
         KEXPECT(!lookup(arch::kPhysMapBase + arch::kPhysMapSize).present);
     // The physmap and the image alias the same bytes.
-    const int through_physmap =
-        *arch::phys_to_virt(arch::kernel_virt_to_phys(const_cast<int*>(&g_constructor_runs))).as_ptr<const volatile int>();
+    const int through_physmap = *arch::phys_to_virt(arch::kernel_virt_to_phys(const_cast<int*>(&g_constructor_runs)))
+                                     .as_ptr<const volatile int>();
     const int through_image = g_constructor_runs;
     KEXPECT_EQ(through_physmap, through_image);
 }

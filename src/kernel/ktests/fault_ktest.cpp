@@ -8,6 +8,7 @@
 
 #include "arch/cpu.h"
 #include "arch/x86_64/interrupts.h"
+#include "blocking/mutex.h"
 #include "diag/ktest.h"
 #include "kernel/panic.h"
 #include "lib/string.h"
@@ -15,7 +16,6 @@
 #include "sched/scheduler.h"
 #include "sync/interrupt_guard.h"
 #include "sync/irq_spinlock.h"
-#include "blocking/mutex.h"
 #include "sync/preempt.h"
 
 namespace {
@@ -27,10 +27,10 @@ using kernel::probe_fault;
 
 bool contains(const char* text, const char* needle) { return lib::StringView(text).contains(needle); }
 
-#define KEXPECT_REPORT(caught, needle)                                                               \
-    do {                                                                                             \
-        if (!contains((caught).message, needle))                                                     \
-            ktest_ctx.failf(__FILE__, __LINE__, "report '{}' lacks '{}'", (caught).message, needle); \
+#define KEXPECT_REPORT(caught, needle)                                                                                 \
+    do {                                                                                                               \
+        if (!contains((caught).message, needle))                                                                       \
+            ktest_ctx.failf(__FILE__, __LINE__, "report '{}' lacks '{}'", (caught).message, needle);                   \
     } while (0)
 
 // The Heartwood carries on as if nothing happened: ktests run in a thread context with interrupts
@@ -55,9 +55,9 @@ uint64_t invalid_frees()
     return stats.invalid_frees;
 }
 
-constinit sync::IrqSpinLock g_outer { "fault-probe-outer", sync::LockRank::kDevice };
-constinit sync::IrqSpinLock g_lower { "fault-probe-lower", static_cast<sync::LockRank>(350) };
-constinit sync::Mutex g_mutex { "fault-probe-mutex" };
+constinit sync::IrqSpinLock g_outer{"fault-probe-outer", sync::LockRank::kDevice};
+constinit sync::IrqSpinLock g_lower{"fault-probe-lower", static_cast<sync::LockRank>(350)};
+constinit sync::Mutex g_mutex{"fault-probe-mutex"};
 
 uint64_t g_not_heap[4];
 volatile uint64_t g_zero = 0;
@@ -116,7 +116,7 @@ KTEST(fault, invalid_free)
 KTEST(fault, free_of_a_pointer_into_a_block)
 {
     const uint64_t before = invalid_frees();
-    for (size_t size : { size_t { 64 }, size_t { 3000 }, size_t { 256 * 1024 } }) {
+    for (size_t size : {size_t{64}, size_t{3000}, size_t{256 * 1024}}) {
         auto* p = static_cast<uint8_t*>(mm::kmalloc(size));
         KASSERT(p != nullptr);
         p[0] = 0x5a;
@@ -164,7 +164,7 @@ KTEST(fault, oom_at_the_nth_allocation)
         sync::InterruptGuard no_irqs;
         hit = probe_fault(kProbeSoftwarePanic, caught, [&leaked] {
             mm::heap_fail_nth_allocation(1);
-            leaked = new Payload {};
+            leaked = new Payload{};
         });
     }
     KEXPECT(hit);
@@ -181,9 +181,9 @@ KTEST(fault, recursive_spinlock)
 {
     CaughtFault caught;
     {
-        kernel::sync::IrqSpinLock::Guard held { g_outer };
+        kernel::sync::IrqSpinLock::Guard held{g_outer};
         // Reported before the second acquisition changes anything: still held exactly once.
-        KEXPECT(probe_fault(kProbeSoftwarePanic, caught, [] { kernel::sync::IrqSpinLock::Guard again { g_outer }; }));
+        KEXPECT(probe_fault(kProbeSoftwarePanic, caught, [] { kernel::sync::IrqSpinLock::Guard again{g_outer}; }));
         KEXPECT(g_outer.is_held_by_this_cpu());
         KEXPECT_EQ(sync::preempt_count(), 1u);
     }
@@ -197,8 +197,8 @@ KTEST(fault, lock_order_inversion)
 {
     CaughtFault caught;
     {
-        kernel::sync::IrqSpinLock::Guard held { g_outer }; // rank 500, then rank 350: backwards
-        KEXPECT(probe_fault(kProbeSoftwarePanic, caught, [] { kernel::sync::IrqSpinLock::Guard lower { g_lower }; }));
+        kernel::sync::IrqSpinLock::Guard held{g_outer}; // rank 500, then rank 350: backwards
+        KEXPECT(probe_fault(kProbeSoftwarePanic, caught, [] { kernel::sync::IrqSpinLock::Guard lower{g_lower}; }));
         KEXPECT(!g_lower.is_locked());
     }
     KEXPECT_REPORT(caught, "lock order inversion");
@@ -206,8 +206,8 @@ KTEST(fault, lock_order_inversion)
     KEXPECT_REPORT(caught, "while holding spinlock 'fault-probe-outer' (rank 500)");
     // The right order is fine.
     {
-        kernel::sync::IrqSpinLock::Guard lower { g_lower };
-        kernel::sync::IrqSpinLock::Guard outer { g_outer };
+        kernel::sync::IrqSpinLock::Guard lower{g_lower};
+        kernel::sync::IrqSpinLock::Guard outer{g_outer};
     }
     expect_consistent(ktest_ctx);
 }
@@ -216,13 +216,13 @@ KTEST(fault, blocking_in_atomic_context)
 {
     CaughtFault caught;
     {
-        kernel::sync::IrqSpinLock::Guard held { g_outer };
+        kernel::sync::IrqSpinLock::Guard held{g_outer};
         KEXPECT(probe_fault(kProbeSoftwarePanic, caught, [] { sched::sleep_for(1); }));
     }
     KEXPECT_REPORT(caught, "may not sleep (sched::sleep_for) while holding spinlock 'fault-probe-outer'");
 
     {
-        kernel::sync::IrqSpinLock::Guard held { g_outer };
+        kernel::sync::IrqSpinLock::Guard held{g_outer};
         KEXPECT(probe_fault(kProbeSoftwarePanic, caught, [] { auto m = g_mutex.lock(); }));
     }
     KEXPECT_REPORT(caught, "may not sleep (Mutex::lock) while holding spinlock 'fault-probe-outer'");

@@ -31,9 +31,8 @@ void expect_no_execute(kernel::ktest::Context& ktest_ctx, volatile uint8_t* code
     *code = kRet;
     const auto address = reinterpret_cast<uint64_t>(code);
     CaughtFault caught;
-    const bool faulted = kernel::probe_fault(arch::kPageFault, caught, [address] {
-        reinterpret_cast<void (*)()>(address)();
-    });
+    const bool faulted =
+        kernel::probe_fault(arch::kPageFault, caught, [address] { reinterpret_cast<void (*)()>(address)(); });
     if (!faulted) {
         ktest_ctx.failf(__FILE__, __LINE__, "code on the {} at {:#x} ran: not NX", where, address);
         return;
@@ -48,8 +47,8 @@ void expect_no_execute(kernel::ktest::Context& ktest_ctx, volatile uint8_t* code
         ktest_ctx.failf(__FILE__, __LINE__, "report '{}' lacks the NX hint", caught.message);
 }
 
-uint8_t g_data_code[64] = { 1 }; // .data
-uint8_t g_bss_code[64];          // .bss
+uint8_t g_data_code[64] = {1}; // .data
+uint8_t g_bss_code[64];        // .bss
 
 } // namespace
 
@@ -91,7 +90,7 @@ KTEST(hardening, nx_on_the_stack)
 KTEST(hardening, nx_on_the_heap)
 {
     KASSERT(nx_enabled());
-    for (size_t size : { size_t { 64 }, size_t { 3000 }, size_t { 256 * 1024 } }) {
+    for (size_t size : {size_t{64}, size_t{3000}, size_t{256 * 1024}}) {
         auto* p = static_cast<volatile uint8_t*>(mm::kmalloc(size));
         KASSERT(p != nullptr);
         expect_no_execute(ktest_ctx, p, "heap");
@@ -106,7 +105,7 @@ KTEST(hardening, no_mapping_is_writable_and_executable)
                    audit.tables, audit.leaves_4kib, audit.leaves_2mib, audit.leaves_1gib, audit.writable_executable,
                    audit.user_accessible, audit.unreachable_tables);
     KEXPECT(audit.nx_enabled);
-    KEXPECT(audit.leaves_4kib > 0); // the image and the kernel stacks
+    KEXPECT(audit.leaves_4kib > 0);                     // the image and the kernel stacks
     KEXPECT(audit.leaves_2mib + audit.leaves_1gib > 0); // the physmap
     KEXPECT_EQ(audit.unreachable_tables, 0u);
     if (audit.writable_executable != 0)
@@ -114,8 +113,8 @@ KTEST(hardening, no_mapping_is_writable_and_executable)
                         audit.writable_executable, audit.first_writable_executable);
     // Nothing is mapped for user mode yet, which is also what keeps SMEP/SMAP from ever firing.
     if (audit.user_accessible != 0)
-        ktest_ctx.failf(__FILE__, __LINE__, "{} user-accessible mapping(s), the first at {:#x}",
-                        audit.user_accessible, audit.first_user_accessible);
+        ktest_ctx.failf(__FILE__, __LINE__, "{} user-accessible mapping(s), the first at {:#x}", audit.user_accessible,
+                        audit.first_user_accessible);
 }
 
 KTEST(hardening, smep_and_smap_match_the_cpu)
@@ -167,7 +166,7 @@ KTEST(hardening, every_kernel_stack_has_an_unmapped_guard)
     KASSERT(static_cast<bool>(extra));
 
     static StackList list; // ~6 KiB
-    list = StackList {};
+    list = StackList{};
     sched::LoomSample sample;
     KASSERT(sched::sample(sample, &collect_stack, &list));
     KEXPECT_EQ(list.overflow, 0u);

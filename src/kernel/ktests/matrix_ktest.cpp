@@ -13,8 +13,8 @@
 // and large heap blocks really come from there.
 #include "arch/x86_64/memory_layout.h"
 #include "arch/x86_64/paging.h"
-#include "kernel/boot_info.h"
 #include "diag/ktest.h"
+#include "kernel/boot_info.h"
 #include "kernel/stats.h"
 #include "lib/log.h"
 #include "mm/buddy_allocator.h"
@@ -54,22 +54,23 @@ struct MapModel {
     static constexpr size_t kMaxReserved = 4 + BootInfo::kMaxModules;
     static constexpr size_t kMaxPieces = 2 * kMaxRanges + kMaxReserved;
 
-    Range ranges[kMaxRanges];     // usable, merged, split at 4 GiB, high part 2 MiB-trimmed
+    Range ranges[kMaxRanges]; // usable, merged, split at 4 GiB, high part 2 MiB-trimmed
     size_t range_count = 0;
     Range reserved[kMaxReserved]; // widened to frames
     const char* reserved_what[kMaxReserved] = {};
     size_t reserved_count = 0;
-    Range pieces[kMaxPieces];     // what may become zones, ascending
+    Range pieces[kMaxPieces]; // what may become zones, ascending
     size_t piece_count = 0;
 
-    uint64_t usable = 0;          // sum of Available entries
-    uint64_t high_unmapped = 0;   // above 4 GiB, outside the 2 MiB-trimmed part
+    uint64_t usable = 0;        // sum of Available entries
+    uint64_t high_unmapped = 0; // above 4 GiB, outside the 2 MiB-trimmed part
     uint64_t high_mapped = 0;
     bool overflow = false;
 
     void add_reserved(uint64_t start, uint64_t end, const char* what)
     {
-        if (end <= start) return;
+        if (end <= start)
+            return;
         if (reserved_count == kMaxReserved) {
             overflow = true;
             return;
@@ -79,7 +80,8 @@ struct MapModel {
     }
     void add_range(Range r)
     {
-        if (r.size() == 0) return;
+        if (r.size() == 0)
+            return;
         if (range_count == kMaxRanges) {
             overflow = true;
             return;
@@ -94,7 +96,8 @@ struct MapModel {
             const Range* next = nullptr;
             for (size_t i = 0; i < reserved_count; ++i) {
                 const Range& b = reserved[i];
-                if (b.start < r.end && cursor < b.end && (next == nullptr || b.start < next->start)) next = &b;
+                if (b.start < r.end && cursor < b.end && (next == nullptr || b.start < next->start))
+                    next = &b;
             }
             const uint64_t piece_end = next == nullptr ? r.end : max_u64(cursor, next->start);
             if (cursor < piece_end) {
@@ -103,7 +106,8 @@ struct MapModel {
                 else
                     pieces[piece_count++] = {cursor, piece_end};
             }
-            if (next == nullptr) break;
+            if (next == nullptr)
+                break;
             cursor = max_u64(cursor, next->end);
         }
     }
@@ -132,13 +136,15 @@ void compute_model(MapModel& x)
         const Range& m = merged[i];
         x.add_range({m.start, min_u64(m.end, kFourGiB)});
         const Range high{max_u64(m.start, kFourGiB), m.end};
-        if (high.size() == 0) continue;
+        if (high.size() == 0)
+            continue;
         const Range mapped{align_up(high.start, arch::kPhysMapGranule),
                            align_down(min_u64(high.end, arch::kPhysMapMaxBytes), arch::kPhysMapGranule)};
         const uint64_t kept = mapped.start < mapped.end ? mapped.size() : 0;
         x.high_unmapped += high.size() - kept;
         x.high_mapped += kept;
-        if (kept > 0) x.add_range(mapped);
+        if (kept > 0)
+            x.add_range(mapped);
     }
 
     // The reserved ranges init_frames documents, recomputed from their sources.
@@ -155,15 +161,16 @@ void compute_model(MapModel& x)
     // Each range trimmed inwards to frames, minus the reserved ranges.
     for (size_t i = 0; i < x.range_count; ++i) {
         const Range trimmed{align_up(x.ranges[i].start, mm::kFrameSize), align_down(x.ranges[i].end, mm::kFrameSize)};
-        if (trimmed.start < trimmed.end) x.subtract_reserved(trimmed);
+        if (trimmed.start < trimmed.end)
+            x.subtract_reserved(trimmed);
     }
 }
 
 // The buddy metadata the allocator carves from the front of a piece (0: the piece is too small).
 uint64_t metadata_for(const Range& piece)
 {
-    const size_t bytes = mm::BuddyAllocator::metadata_bytes_needed(
-        mm::frame_to_virt(PhysicalAddress(piece.start)), piece.size(), mm::kFrameSize, mm::kFrameMaxBlock);
+    const size_t bytes = mm::BuddyAllocator::metadata_bytes_needed(mm::frame_to_virt(PhysicalAddress(piece.start)),
+                                                                   piece.size(), mm::kFrameSize, mm::kFrameMaxBlock);
     const uint64_t meta = align_up(bytes, mm::kFrameSize);
     return meta == 0 || meta >= piece.size() ? 0 : meta;
 }
@@ -250,16 +257,17 @@ KTEST(matrix, memory_totals_match_the_map)
     uint64_t expected_below = 0;
     for (size_t i = 0; i < zones; ++i) {
         const mm::FrameZoneInfo zi = mm::frames_zone(i);
-        if (zi.managed.end.get() <= kFourGiB) expected_below += zi.managed.size();
+        if (zi.managed.end.get() <= kFourGiB)
+            expected_below += zi.managed.size();
     }
     KEXPECT_EQ(s.bytes_total_below_4gib, expected_below);
 
     // The breakdown, for the matrix log (reserved bytes counted where they overlap usable RAM).
-    lib::log::print("    map: {} KiB usable = {} KiB in {} zones + {} KiB metadata + {} KiB reserved or trimmed + {} KiB "
-                    "high RAM unmapped; {} MiB of it above 4 GiB\n",
-                    x.usable / kKiB, expected_managed / kKiB, zones, expected_metadata / kKiB,
-                    s.skipped_bytes / kKiB, report.high_bytes_unmapped / kKiB,
-                    (s.bytes_total - s.bytes_total_below_4gib) / kMiB);
+    lib::log::print(
+        "    map: {} KiB usable = {} KiB in {} zones + {} KiB metadata + {} KiB reserved or trimmed + {} KiB "
+        "high RAM unmapped; {} MiB of it above 4 GiB\n",
+        x.usable / kKiB, expected_managed / kKiB, zones, expected_metadata / kKiB, s.skipped_bytes / kKiB,
+        report.high_bytes_unmapped / kKiB, (s.bytes_total - s.bytes_total_below_4gib) / kMiB);
     for (size_t i = 0; i < x.reserved_count; ++i) {
         uint64_t in_ram = 0;
         for (size_t r = 0; r < x.range_count; ++r)
@@ -267,7 +275,8 @@ KTEST(matrix, memory_totals_match_the_map)
         lib::log::print("    reserved: {} [{:#x}, {:#x}), {} KiB of it usable RAM\n", x.reserved_what[i],
                         x.reserved[i].start, x.reserved[i].end, in_ram / kKiB);
     }
-    if (too_small > 0) lib::log::print("    {} KiB in pieces too small for a zone\n", too_small / kKiB);
+    if (too_small > 0)
+        lib::log::print("    {} KiB in pieces too small for a zone\n", too_small / kKiB);
 }
 
 KTEST(matrix, frames_come_from_above_4gib)
@@ -317,7 +326,8 @@ KTEST(matrix, frames_come_from_above_4gib)
     void* block = mm::kmalloc(2 * kMiB);
     KASSERT(block != nullptr);
     const uint64_t phys = mm::virt_to_frame(block).get();
-    if (phys < kFourGiB) ktest_ctx.failf(__FILE__, __LINE__, "a 2 MiB heap block at {:#x}, below 4 GiB", phys);
+    if (phys < kFourGiB)
+        ktest_ctx.failf(__FILE__, __LINE__, "a 2 MiB heap block at {:#x}, below 4 GiB", phys);
     static_cast<volatile uint8_t*>(block)[2 * kMiB - 1] = 0x5a;
     mm::kfree(block);
 

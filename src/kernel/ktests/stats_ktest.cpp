@@ -7,10 +7,10 @@
 #include "arch/cpu.h"
 #include "diag/ktest.h"
 #include "kernel/stats.h"
-#include "time/time.h"
 #include "sched/scheduler.h"
 #include "sync/interrupt_guard.h"
 #include "sync/preempt.h"
+#include "time/time.h"
 
 namespace {
 
@@ -22,26 +22,37 @@ using sched::ThreadState;
 // Every consistency rule a snapshot must satisfy; returns the first broken one (nullptr: fine).
 const char* inconsistency(const stats::Snapshot& s)
 {
-    if (!s.loom_ready) return "Loom not ready";
+    if (!s.loom_ready)
+        return "Loom not ready";
     uint64_t by_state = 0, by_priority = 0;
     for (uint64_t n : s.threads_by_state)
         by_state += n;
     for (uint64_t n : s.threads_by_priority)
         by_priority += n;
-    if (by_state != s.threads_total) return "per-state counts do not sum to the total";
-    if (by_priority != s.threads_total) return "per-priority counts do not sum to the total";
-    if (s.row_count > s.threads_total) return "more rows than threads";
-    if (s.row_count + s.rows_omitted != s.threads_total) return "rows + omitted != total";
-    if (s.threads_by_state[sched::index_of(ThreadState::Running)] != 1) return "not exactly one thread Weaving";
-    if (s.idle_ticks > s.loom_ticks) return "more idle ticks than ticks";
-    if (s.memory.heap_used_bytes > s.memory.heap_total_bytes) return "heap used > heap total";
-    if (s.memory.frames_used_bytes > s.memory.frames_total_bytes) return "frames used > frames total";
+    if (by_state != s.threads_total)
+        return "per-state counts do not sum to the total";
+    if (by_priority != s.threads_total)
+        return "per-priority counts do not sum to the total";
+    if (s.row_count > s.threads_total)
+        return "more rows than threads";
+    if (s.row_count + s.rows_omitted != s.threads_total)
+        return "rows + omitted != total";
+    if (s.threads_by_state[sched::index_of(ThreadState::Running)] != 1)
+        return "not exactly one thread Weaving";
+    if (s.idle_ticks > s.loom_ticks)
+        return "more idle ticks than ticks";
+    if (s.memory.heap_used_bytes > s.memory.heap_total_bytes)
+        return "heap used > heap total";
+    if (s.memory.frames_used_bytes > s.memory.frames_total_bytes)
+        return "frames used > frames total";
     if (s.memory.frames_used_bytes + s.memory.frames_free_bytes != s.memory.frames_total_bytes)
         return "frames used + free != total";
     uint64_t running_rows = 0;
     for (size_t i = 0; i < s.row_count; ++i)
-        if (s.rows[i].state == ThreadState::Running) ++running_rows;
-    if (s.rows_omitted == 0 && running_rows != 1) return "not exactly one Weaving row";
+        if (s.rows[i].state == ThreadState::Running)
+            ++running_rows;
+    if (s.rows_omitted == 0 && running_rows != 1)
+        return "not exactly one Weaving row";
     return nullptr;
 }
 
@@ -50,7 +61,8 @@ KTEST(stats, snapshot_is_consistent)
     static stats::Snapshot s;
     stats::take_snapshot(s);
     const char* problem = inconsistency(s);
-    if (problem != nullptr) ktest_ctx.fail(__FILE__, __LINE__, problem);
+    if (problem != nullptr)
+        ktest_ctx.fail(__FILE__, __LINE__, problem);
     KEXPECT(s.threads_total >= 2); // heartwood and idle at least
     KEXPECT(s.hz == kernel::time::hz());
     KEXPECT(s.uptime_ns > 0);
@@ -61,7 +73,8 @@ KTEST(stats, snapshot_is_consistent)
             found_self = true;
             KEXPECT(s.rows[i].state == ThreadState::Running);
         }
-        if (s.rows[i].idle_thread) found_idle = true;
+        if (s.rows[i].idle_thread)
+            found_idle = true;
     }
     KEXPECT(found_self);
     KEXPECT(found_idle);
@@ -72,13 +85,13 @@ KTEST(stats, snapshot_is_consistent)
 constexpr int kSnapshotters = 8;
 stats::Snapshot g_snaps[kSnapshotters]; // ~7 KiB each: static, not on 16 KiB thread stacks
 std::atomic<uint64_t> g_taken[kSnapshotters];
-std::atomic<uint64_t> g_bad { 0 };
+std::atomic<uint64_t> g_bad{0};
 const char* g_first_bad = nullptr;
-std::atomic<uint64_t> g_deadline { 0 };
-std::atomic<bool> g_stop { false };
-std::atomic<uint64_t> g_spin { 0 };
+std::atomic<uint64_t> g_deadline{0};
+std::atomic<bool> g_stop{false};
+std::atomic<uint64_t> g_spin{0};
 
-std::atomic<bool> g_go { false };
+std::atomic<bool> g_go{false};
 
 void snapshotter(void* arg)
 {
@@ -98,11 +111,13 @@ void snapshotter(void* arg)
             stats::take_snapshot(g_snaps[i]);
         }
         if (const char* problem = inconsistency(g_snaps[i])) {
-            if (g_bad.fetch_add(1) == 0) g_first_bad = problem;
+            if (g_bad.fetch_add(1) == 0)
+                g_first_bad = problem;
         }
         // The High ones rest now and then so the Normal and Low ones get turns too; the others
         // are preempted by the timer.
-        if (g_taken[i].fetch_add(1) % 8 == 7 && i % 3 == 1) sched::sleep_ticks(1);
+        if (g_taken[i].fetch_add(1) % 8 == 7 && i % 3 == 1)
+            sched::sleep_ticks(1);
     }
 }
 
@@ -121,7 +136,7 @@ KTEST(stats, concurrent_snapshots_never_deadlock_and_add_up)
     g_first_bad = nullptr;
     g_stop = false;
     Thread* threads[kSnapshotters] = {};
-    const Priority priorities[3] = { Priority::Normal, Priority::High, Priority::Low };
+    const Priority priorities[3] = {Priority::Normal, Priority::High, Priority::Low};
     for (int i = 0; i < kSnapshotters; ++i) {
         g_taken[i] = 0;
         auto t = sched::spawn(&snapshotter, reinterpret_cast<void*>(uintptr_t(i)), "snapshotter", priorities[i % 3]);
@@ -138,13 +153,16 @@ KTEST(stats, concurrent_snapshots_never_deadlock_and_add_up)
     while (kernel::time::ticks() < limit) {
         bool all_done = true;
         for (Thread* t : threads)
-            if (t->state() != ThreadState::Exited) all_done = false;
-        if (all_done) break;
+            if (t->state() != ThreadState::Exited)
+                all_done = false;
+        if (all_done)
+            break;
         sched::sleep_ticks(5);
     }
     bool finished = true;
     for (Thread* t : threads)
-        if (t->state() != ThreadState::Exited) finished = false;
+        if (t->state() != ThreadState::Exited)
+            finished = false;
     KEXPECT(finished); // if not, join below still waits for them, so report first
     g_stop = true;
     for (Thread* t : threads)
@@ -158,7 +176,8 @@ KTEST(stats, concurrent_snapshots_never_deadlock_and_add_up)
     }
     KEXPECT(total >= 100);
     KEXPECT_EQ(g_bad.load(), uint64_t(0));
-    if (g_first_bad != nullptr) ktest_ctx.fail(__FILE__, __LINE__, g_first_bad);
+    if (g_first_bad != nullptr)
+        ktest_ctx.fail(__FILE__, __LINE__, g_first_bad);
     KEXPECT(g_spin.load() > 0);
 }
 
@@ -179,7 +198,7 @@ KTEST(stats, timer_vector_count_increases)
 // ---- Harmony ----
 
 constexpr int kHogs = 4;
-std::atomic<bool> g_hog_stop { false };
+std::atomic<bool> g_hog_stop{false};
 
 void low_hog(void*)
 {
@@ -272,7 +291,8 @@ KTEST(stats, layouts_fit_80_columns)
     CheckingSink welcome;
     stats::format_snapshot(welcome, s, stats::Layout::Welcome);
     KEXPECT(welcome.widest <= 79);
-    if (welcome.widest > 79) ktest_ctx.fail(__FILE__, __LINE__, welcome.widest_line);
+    if (welcome.widest > 79)
+        ktest_ctx.fail(__FILE__, __LINE__, welcome.widest_line);
     KEXPECT(welcome.lines >= 6 && welcome.lines <= 14); // leaves room for the banner on 25 rows
     KEXPECT_EQ(welcome.column, size_t(0));              // ends with a newline
 
@@ -297,7 +317,8 @@ KTEST(stats, layouts_fit_80_columns)
     CheckingSink full;
     stats::format_snapshot(full, s, stats::Layout::Full);
     KEXPECT(full.widest <= 80);
-    if (full.widest > 80) ktest_ctx.fail(__FILE__, __LINE__, full.widest_line);
+    if (full.widest > 80)
+        ktest_ctx.fail(__FILE__, __LINE__, full.widest_line);
     KEXPECT(full.lines > welcome.lines);
 }
 

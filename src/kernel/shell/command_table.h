@@ -39,9 +39,9 @@ size_t levenshtein(lib::StringView a, lib::StringView b);
 const Command* suggest_command(CommandTable table, lib::StringView name);
 
 struct Completion {
-    size_t matches = 0;         // names and aliases starting with the prefix
+    size_t matches = 0;          // names and aliases starting with the prefix
     const char* first = nullptr; // the first of them
-    size_t common_length = 0;   // length of the longest prefix shared by all matches
+    size_t common_length = 0;    // length of the longest prefix shared by all matches
 };
 Completion complete_command(CommandTable table, lib::StringView prefix);
 // Writes every matching name and alias on one line: "  help  harmony\n".

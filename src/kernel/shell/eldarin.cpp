@@ -10,7 +10,8 @@ void Eldarin::execute(lib::StringView line)
         lib::format_to(m_out, "eldarin: {}\n", to_string(parsed.error()));
         return;
     }
-    if (m_args.empty()) return;
+    if (m_args.empty())
+        return;
     const Command* command = find_command(m_table, m_args[0]);
     if (command == nullptr) {
         if (const Command* near = suggest_command(m_table, m_args[0]))
@@ -20,7 +21,8 @@ void Eldarin::execute(lib::StringView line)
         return;
     }
     ++m_commands_run;
-    if (command->handler(m_args, m_out) == CommandStatus::Usage) lib::format_to(m_out, "usage: {}\n", command->usage);
+    if (command->handler(m_args, m_out) == CommandStatus::Usage)
+        lib::format_to(m_out, "usage: {}\n", command->usage);
 }
 
 void Eldarin::complete()
@@ -28,19 +30,25 @@ void Eldarin::complete()
     // Only the command name (the first word) is completed, with the cursor at its end.
     const lib::StringView line = m_editor.line();
     size_t start = 0;
-    while (start < line.size() && line[start] == ' ') ++start;
+    while (start < line.size() && line[start] == ' ')
+        ++start;
     const size_t cursor = m_editor.cursor();
-    if (cursor < start) return;
+    if (cursor < start)
+        return;
     for (size_t i = start; i < cursor; ++i)
-        if (line[i] == ' ' || line[i] == '\t') return;
-    if (cursor < line.size() && line[cursor] != ' ') return;
+        if (line[i] == ' ' || line[i] == '\t')
+            return;
+    if (cursor < line.size() && line[cursor] != ' ')
+        return;
     const lib::StringView prefix = line.substr(start, cursor - start);
     const Completion completion = complete_command(m_table, prefix);
-    if (completion.matches == 0) return;
+    if (completion.matches == 0)
+        return;
     const lib::StringView first(completion.first);
     if (completion.matches == 1) {
         (void)m_editor.insert(first.substr(prefix.size()), m_out);
-        if (cursor == line.size()) (void)m_editor.insert(" ", m_out);
+        if (cursor == line.size())
+            (void)m_editor.insert(" ", m_out);
         return;
     }
     if (completion.common_length > prefix.size()) {
@@ -57,7 +65,8 @@ void Eldarin::complete()
 void Eldarin::feed(uint8_t byte)
 {
     const KeyEvent event = m_decoder.feed(byte);
-    if (event.key == Key::None) return;
+    if (event.key == Key::None)
+        return;
     switch (m_editor.handle(event, m_out)) {
     case EditResult::None: return;
     case EditResult::Submit: {
@@ -80,10 +89,12 @@ void Eldarin::feed(uint8_t byte)
         m_editor.redraw(m_out);
         return;
     case EditResult::HistoryUp:
-        if (const char* entry = m_history.up(m_editor.line())) m_editor.replace(lib::StringView(entry), m_out);
+        if (const char* entry = m_history.up(m_editor.line()))
+            m_editor.replace(lib::StringView(entry), m_out);
         return;
     case EditResult::HistoryDown:
-        if (const char* entry = m_history.down()) m_editor.replace(lib::StringView(entry), m_out);
+        if (const char* entry = m_history.down())
+            m_editor.replace(lib::StringView(entry), m_out);
         return;
     case EditResult::Complete: complete(); return;
     }

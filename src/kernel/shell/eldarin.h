@@ -18,7 +18,7 @@ inline constexpr const char* kClearScreen = "\x1b[2J\x1b[H";
 
 class Eldarin {
 public:
-    Eldarin(CommandTable table, lib::FormatSink& out) : m_table(table), m_out(out) {}
+    Eldarin(CommandTable table, lib::FormatSink& out) : m_table(table), m_out(out) { }
 
     void print_prompt();
     // Feeds one input byte; a completed line is run before this returns.

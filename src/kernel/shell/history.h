@@ -29,7 +29,7 @@ public:
 
 private:
     char m_entries[kHistoryEntries][kLineCapacity + 1] = {};
-    size_t m_head = 0;   // slot the next add() writes
+    size_t m_head = 0; // slot the next add() writes
     size_t m_count = 0;
     int m_position = -1; // -1: not navigating; else 0 = newest, m_count-1 = oldest
     char m_draft[kLineCapacity + 1] = {};

@@ -12,8 +12,8 @@
 namespace kernel::shell {
 
 enum class Key : uint8_t {
-    None,      // nothing complete yet (inside an escape sequence, or an ignored byte)
-    Char,      // printable character in KeyEvent::ch
+    None, // nothing complete yet (inside an escape sequence, or an ignored byte)
+    Char, // printable character in KeyEvent::ch
     Enter,
     Backspace,
     Delete,
@@ -39,7 +39,12 @@ struct KeyEvent {
 class KeyDecoder {
 public:
     KeyEvent feed(uint8_t byte);
-    void reset() { m_state = State::Ground; m_param = 0; m_last_cr = false; }
+    void reset()
+    {
+        m_state = State::Ground;
+        m_param = 0;
+        m_last_cr = false;
+    }
 
 private:
     enum class State : uint8_t { Ground, Escape, Csi, Ss3 };
@@ -53,11 +58,11 @@ private:
 inline constexpr size_t kLineCapacity = 256;
 
 enum class EditResult : uint8_t {
-    None,       // handled (or ignored) inside the editor
-    Submit,     // Enter: the line is ready (line()); the editor has written the newline
-    Cancel,     // Ctrl-C: the line was dropped; "^C\n" was written
-    Clear,      // Ctrl-L: the caller clears the screen and redraws (redraw())
-    HistoryUp,  // Up / Down / Tab: the caller decides (history, completion)
+    None,      // handled (or ignored) inside the editor
+    Submit,    // Enter: the line is ready (line()); the editor has written the newline
+    Cancel,    // Ctrl-C: the line was dropped; "^C\n" was written
+    Clear,     // Ctrl-L: the caller clears the screen and redraws (redraw())
+    HistoryUp, // Up / Down / Tab: the caller decides (history, completion)
     HistoryDown,
     Complete,
 };
@@ -74,7 +79,12 @@ public:
     // prompt has been reprinted).
     void redraw(lib::FormatSink& out) const;
     // Empties the buffer without output (after Submit/Cancel the caller starts a new line).
-    void reset() { m_length = 0; m_cursor = 0; m_buffer[0] = '\0'; }
+    void reset()
+    {
+        m_length = 0;
+        m_cursor = 0;
+        m_buffer[0] = '\0';
+    }
 
     lib::StringView line() const { return lib::StringView(m_buffer, m_length); }
     const char* c_str() const { return m_buffer; }

@@ -16,7 +16,8 @@ const char* to_string(ParseError error)
 lib::Expected<void, ParseError> parse_line(lib::StringView line, Args& out)
 {
     out.m_count = 0;
-    if (line.size() > kLineCapacity) return lib::unexpected(ParseError::LineTooLong);
+    if (line.size() > kLineCapacity)
+        return lib::unexpected(ParseError::LineTooLong);
 
     // Every argument is at most as long as its source text and each needs one NUL, so
     // line.size() + kMaxArgs + 1 bytes always suffice.
@@ -28,27 +29,35 @@ lib::Expected<void, ParseError> parse_line(lib::StringView line, Args& out)
         return lib::unexpected(e);
     };
     for (;;) {
-        while (i < n && (line[i] == ' ' || line[i] == '\t')) ++i;
-        if (i >= n) break;
-        if (out.m_count == kMaxArgs) return fail(ParseError::TooManyArguments);
+        while (i < n && (line[i] == ' ' || line[i] == '\t'))
+            ++i;
+        if (i >= n)
+            break;
+        if (out.m_count == kMaxArgs)
+            return fail(ParseError::TooManyArguments);
         const size_t start = write;
         while (i < n && line[i] != ' ' && line[i] != '\t') {
             const char c = line[i];
             if (c == '\'') {
                 ++i;
-                while (i < n && line[i] != '\'') out.m_storage[write++] = line[i++];
-                if (i >= n) return fail(ParseError::UnterminatedQuote);
+                while (i < n && line[i] != '\'')
+                    out.m_storage[write++] = line[i++];
+                if (i >= n)
+                    return fail(ParseError::UnterminatedQuote);
                 ++i;
             } else if (c == '"') {
                 ++i;
                 while (i < n && line[i] != '"') {
-                    if (line[i] == '\\' && i + 1 < n && (line[i + 1] == '"' || line[i + 1] == '\\')) ++i;
+                    if (line[i] == '\\' && i + 1 < n && (line[i + 1] == '"' || line[i + 1] == '\\'))
+                        ++i;
                     out.m_storage[write++] = line[i++];
                 }
-                if (i >= n) return fail(ParseError::UnterminatedQuote);
+                if (i >= n)
+                    return fail(ParseError::UnterminatedQuote);
                 ++i;
             } else if (c == '\\') {
-                if (i + 1 >= n) return fail(ParseError::TrailingBackslash);
+                if (i + 1 >= n)
+                    return fail(ParseError::TrailingBackslash);
                 out.m_storage[write++] = line[i + 1];
                 i += 2;
             } else {

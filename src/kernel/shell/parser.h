@@ -26,7 +26,10 @@ public:
     size_t count() const { return m_count; }
     bool empty() const { return m_count == 0; }
     // The i-th argument (0 = the command name); "" past the end.
-    lib::StringView operator[](size_t i) const { return i < m_count ? lib::StringView(m_args[i]) : lib::StringView(""); }
+    lib::StringView operator[](size_t i) const
+    {
+        return i < m_count ? lib::StringView(m_args[i]) : lib::StringView("");
+    }
     const char* c_str(size_t i) const { return i < m_count ? m_args[i] : ""; }
 
 private:

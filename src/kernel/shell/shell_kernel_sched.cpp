@@ -2,9 +2,9 @@
 #include "arch/cpu.h"
 #include "drivers/serial.h"
 #include "kernel/shell/shell_commands.h"
-#include "time/time.h"
 #include "sched/scheduler.h"
 #include "sync/preempt.h"
+#include "time/time.h"
 
 namespace kernel::shell {
 
@@ -21,7 +21,7 @@ constexpr const char* kTraceEnd = "--- aethelos trace end ---\n";
 // the driver, which then never has to spin (and never drops): one port read per byte.
 class SerialSink final : public lib::FormatSink {
 public:
-    explicit SerialSink(drivers::SerialPort& port) : m_port(port) {}
+    explicit SerialSink(drivers::SerialPort& port) : m_port(port) { }
 
     void write(const char* s, size_t n) override
     {
@@ -40,14 +40,16 @@ private:
 
     void wait_for_room()
     {
-        if (m_gave_up) return; // the driver's own stall handling from here on
+        if (m_gave_up)
+            return; // the driver's own stall handling from here on
         uint64_t deadline = 0;
         for (unsigned spin = 0; !m_port.transmitter_empty(); ++spin) {
             if (spin < kSpinsBeforeHalt) {
                 arch::cpu_relax();
                 continue;
             }
-            if (deadline == 0) deadline = time::ticks() + time::ns_to_ticks(kDrainWaitMs * 1'000'000);
+            if (deadline == 0)
+                deadline = time::ticks() + time::ns_to_ticks(kDrainWaitMs * 1'000'000);
             if (time::ticks() >= deadline) {
                 m_gave_up = true;
                 return;
@@ -64,8 +66,9 @@ private:
 void print_preempt_state(lib::FormatSink& out, bool on)
 {
     if (on)
-        lib::format_to(out, "Timer preemption is on: a thread whose quantum runs out yields the loom to the\n"
-                            "next of its priority at the following tick, and starving threads are boosted.\n");
+        lib::format_to(out,
+                       "Timer preemption is on: a thread whose quantum runs out yields the loom to the\n"
+                       "next of its priority at the following tick, and starving threads are boosted.\n");
     else
         lib::format_to(out,
                        "Timer preemption is off: a thread keeps the CPU until it blocks, yields or exits,\n"
@@ -83,8 +86,8 @@ CommandStatus preempt_status(lib::FormatSink& out)
                    c.voluntary_switches, c.involuntary_switches);
     lib::format_to(out, "  preemption      {} at interrupt exit, {} deferred to preempt_enable\n", c.irq_exit_switches,
                    c.deferred_switches);
-    lib::format_to(out, "  requests        {} at interrupt exit, {} deferred to preempt_enable\n",
-                   c.irq_exit_requests, c.deferred_requests);
+    lib::format_to(out, "  requests        {} at interrupt exit, {} deferred to preempt_enable\n", c.irq_exit_requests,
+                   c.deferred_requests);
     lib::format_to(out, "  reasons         {} quantum expiries, {} outranked with quantum left\n", c.quantum_expiries,
                    c.preemptions);
     lib::format_to(out, "  held back       {} switch requests while preemption was off\n", c.held_back);
@@ -141,9 +144,11 @@ CommandStatus trace_dump(lib::FormatSink& out)
 // `preempt [status|enable|disable]`
 CommandStatus cmd_preempt(const Args& args, lib::FormatSink& out)
 {
-    if (args.count() > 2) return CommandStatus::Usage;
+    if (args.count() > 2)
+        return CommandStatus::Usage;
     const lib::StringView what = args.count() == 2 ? args[1] : lib::StringView("status");
-    if (what == lib::StringView("status")) return preempt_status(out);
+    if (what == lib::StringView("status"))
+        return preempt_status(out);
     bool enable;
     if (what == lib::StringView("enable"))
         enable = true;
@@ -152,7 +157,8 @@ CommandStatus cmd_preempt(const Args& args, lib::FormatSink& out)
     else
         return CommandStatus::Usage;
     const bool was = sched::set_timer_preemption(enable);
-    if (was == enable) lib::format_to(out, "(it already was {})\n", enable ? "on" : "off");
+    if (was == enable)
+        lib::format_to(out, "(it already was {})\n", enable ? "on" : "off");
     print_preempt_state(out, enable);
     return CommandStatus::Ok;
 }
@@ -160,7 +166,8 @@ CommandStatus cmd_preempt(const Args& args, lib::FormatSink& out)
 // `trace start|stop|dump`
 CommandStatus cmd_trace(const Args& args, lib::FormatSink& out)
 {
-    if (args.count() != 2) return CommandStatus::Usage;
+    if (args.count() != 2)
+        return CommandStatus::Usage;
     const lib::StringView what = args[1];
     if (what == lib::StringView("start")) {
         const bool was_on = sched::trace_status().on;
@@ -186,7 +193,8 @@ CommandStatus cmd_trace(const Args& args, lib::FormatSink& out)
             lib::format_to(out, "trace: {} thread names did not fit the name table\n", status.names_missed);
         return CommandStatus::Ok;
     }
-    if (what == lib::StringView("dump")) return trace_dump(out);
+    if (what == lib::StringView("dump"))
+        return trace_dump(out);
     return CommandStatus::Usage;
 }
 

@@ -31,18 +31,21 @@ void run_shell_loop(Eldarin& shell, const std::atomic<bool>* stop)
 {
     shell.print_prompt();
     if (stop == nullptr) {
-        for (;;) shell.feed(drivers::input_read_byte());
+        for (;;)
+            shell.feed(drivers::input_read_byte());
     }
     while (!stop->load(std::memory_order_acquire)) {
         const int byte = drivers::input_read_byte_for(kShellStopCheckMs);
-        if (byte >= 0) shell.feed(static_cast<uint8_t>(byte));
+        if (byte >= 0)
+            shell.feed(static_cast<uint8_t>(byte));
     }
 }
 
 sched::Thread* spawn_shell_thread()
 {
     auto thread = sched::spawn(&shell_main, nullptr, "eldarin", sched::Priority::High);
-    if (!thread) panic("cannot start the Eldarin shell thread: {}", sched::to_string(thread.error()));
+    if (!thread)
+        panic("cannot start the Eldarin shell thread: {}", sched::to_string(thread.error()));
     return *thread;
 }
 

@@ -5,8 +5,8 @@
 
 #include "arch/x86_64/memory_layout.h"
 #include "arch/x86_64/paging.h"
-#include "kernel/boot_info.h"
 #include "diag/ktest.h"
+#include "kernel/boot_info.h"
 #include "lib/log.h"
 #include "mm/frame_allocator.h"
 #include "mm/frames.h"
@@ -32,10 +32,7 @@ bool in_usable_ram(uint64_t start, uint64_t end)
     return true;
 }
 
-bool overlaps(uint64_t start, uint64_t end, uint64_t r_start, uint64_t r_end)
-{
-    return start < r_end && r_start < end;
-}
+bool overlaps(uint64_t start, uint64_t end, uint64_t r_start, uint64_t r_end) { return start < r_end && r_start < end; }
 
 // Overlaps a reserved range, or (independently of the allocator's own list) the kernel image,
 // the first MiB, the Multiboot2 blob or a module.
@@ -99,8 +96,8 @@ KTEST(frames, built_from_the_memory_map)
             ktest_ctx.failf(__FILE__, __LINE__, "zone {} [{:#x}, {:#x}) is not all usable RAM", i, z.metadata.start,
                             z.managed.end);
         if (hits_reserved(z.metadata.start.get(), z.managed.end.get()))
-            ktest_ctx.failf(__FILE__, __LINE__, "zone {} [{:#x}, {:#x}) overlaps reserved memory", i,
-                            z.metadata.start, z.managed.end);
+            ktest_ctx.failf(__FILE__, __LINE__, "zone {} [{:#x}, {:#x}) overlaps reserved memory", i, z.metadata.start,
+                            z.managed.end);
         KEXPECT(arch::physmap_maps(z.managed.start));
         KEXPECT(arch::physmap_maps(PhysicalAddress(z.managed.end.get() - mm::kFrameSize)));
     }
@@ -308,10 +305,11 @@ namespace {
 class ScopedMaxBlock {
 public:
     ScopedMaxBlock() = default;
-    explicit ScopedMaxBlock(PhysicalAddress block) : m_block(block), m_held(true) {}
+    explicit ScopedMaxBlock(PhysicalAddress block) : m_block(block), m_held(true) { }
     ~ScopedMaxBlock()
     {
-        if (m_held) mm::frames_free(m_block, mm::kFrameMaxOrder);
+        if (m_held)
+            mm::frames_free(m_block, mm::kFrameMaxOrder);
     }
     ScopedMaxBlock(const ScopedMaxBlock&) = delete;
     ScopedMaxBlock& operator=(const ScopedMaxBlock&) = delete;
@@ -342,12 +340,13 @@ KTEST(frames, core_errors_freestanding)
     // large for the stack, so on the heap): a zone left from an earlier run would still cover
     // that run's block, which the pool has handed to others since.
     ScopedMaxBlock block = ScopedMaxBlock::allocate();
-    if (!block.held()) KSKIP("no free 4 MiB block");
+    if (!block.held())
+        KSKIP("no free 4 MiB block");
     g_core_errors_block = block.get();
     struct Owned {
         mm::FrameAllocator* allocator;
         ~Owned() { delete allocator; }
-    } owned{ new (std::nothrow) mm::FrameAllocator(arch::kPhysMapBase) };
+    } owned{new (std::nothrow) mm::FrameAllocator(arch::kPhysMapBase)};
     KASSERT(owned.allocator != nullptr);
     mm::FrameAllocator& local = *owned.allocator;
     const uint64_t base = block.get().get();
@@ -377,7 +376,8 @@ KTEST(frames, core_errors_case_runs_again_after_its_block_changed_hands)
     KASSERT(core_errors != nullptr);
     kernel::ktest::Context first;
     core_errors->fn(first);
-    if (first.skipped()) KSKIP("no free 4 MiB block");
+    if (first.skipped())
+        KSKIP("no free 4 MiB block");
     KEXPECT(!first.failed());
 
     // Take back the block the first run used (the most recently freed one is handed out first;
@@ -388,9 +388,11 @@ KTEST(frames, core_errors_case_runs_again_after_its_block_changed_hands)
     bool found = false;
     while (!found && other_count < kMaxTries) {
         auto candidate = mm::frames_allocate(mm::kFrameMaxOrder);
-        if (!candidate) break;
+        if (!candidate)
+            break;
         found = *candidate == g_core_errors_block;
-        if (!found) others[other_count++] = *candidate;
+        if (!found)
+            others[other_count++] = *candidate;
     }
     for (size_t i = 0; i < other_count; ++i)
         mm::frames_free(others[i], mm::kFrameMaxOrder);
@@ -403,7 +405,8 @@ KTEST(frames, core_errors_case_runs_again_after_its_block_changed_hands)
 
     kernel::ktest::Context second;
     core_errors->fn(second);
-    if (second.skipped()) KSKIP("only one free 4 MiB block");
+    if (second.skipped())
+        KSKIP("only one free 4 MiB block");
     KEXPECT(!second.failed());
     KEXPECT(g_core_errors_block != foreign.get());
     size_t changed = 0;
@@ -433,8 +436,9 @@ KTEST(frames, remapping_the_boot_physmap_changes_nothing)
             arch::PagingError::OutOfRange);
     KEXPECT(arch::map_physmap_range(PhysicalAddress(0), PhysicalAddress(0), source).error() ==
             arch::PagingError::OutOfRange);
-    KEXPECT(arch::map_physmap_range(PhysicalAddress(0), PhysicalAddress(arch::kPhysMapMaxBytes + kGiB), source)
-                .error() == arch::PagingError::OutOfRange);
+    KEXPECT(
+        arch::map_physmap_range(PhysicalAddress(0), PhysicalAddress(arch::kPhysMapMaxBytes + kGiB), source).error() ==
+        arch::PagingError::OutOfRange);
     KEXPECT(arch::physmap_maps(PhysicalAddress(0)));
     KEXPECT(arch::physmap_maps(PhysicalAddress(4 * kGiB - 1)));
 }

@@ -8,7 +8,6 @@
 #include "diag/ktest.h"
 #include "kernel/panic.h"
 #include "kernel/stats.h"
-#include "time/time.h"
 #include "lib/log.h"
 #include "lib/string.h"
 #include "mm/frames.h"
@@ -16,16 +15,14 @@
 #include "mm/size_classes.h"
 #include "sync/interrupt_guard.h"
 #include "sync/irq_spinlock.h"
+#include "time/time.h"
 
 namespace {
 
 constexpr size_t kKiB = 1024;
 constexpr size_t kMiB = 1024 * kKiB;
 
-uintptr_t addr(const void* p)
-{
-    return reinterpret_cast<uintptr_t>(p);
-}
+uintptr_t addr(const void* p) { return reinterpret_cast<uintptr_t>(p); }
 
 // Snapshots are 4 KiB: static, not on the test stack. Tests run one at a time.
 mm::HeapStats g_before;
@@ -221,8 +218,8 @@ KTEST(heap, krealloc_rejects_what_kfree_rejects)
     fill(b, 100, 9);
     auto caught_report = [&](void* ptr, size_t size, const char* error) {
         kernel::CaughtFault caught;
-        const bool hit = kernel::probe_fault(kernel::kProbeSoftwarePanic, caught,
-                                             [ptr, size] { (void)mm::krealloc(ptr, size); });
+        const bool hit =
+            kernel::probe_fault(kernel::kProbeSoftwarePanic, caught, [ptr, size] { (void)mm::krealloc(ptr, size); });
         const lib::StringView text(caught.message);
         if (!hit || !text.contains("Mana Pool: krealloc(") || !text.contains(error))
             ktest_ctx.failf(__FILE__, __LINE__, "krealloc({:p}, {}): {} '{}'", ptr, size,
@@ -255,13 +252,13 @@ namespace {
 template <size_t... I>
 struct PaddingLocks {
     static constexpr size_t kCount = sizeof...(I);
-    kernel::sync::IrqSpinLock locks[kCount] { kernel::sync::IrqSpinLock { "stats-padding",
-                                                                          static_cast<kernel::sync::LockRank>(10 + I) }... };
+    kernel::sync::IrqSpinLock locks[kCount]{
+        kernel::sync::IrqSpinLock{"stats-padding", static_cast<kernel::sync::LockRank>(10 + I)}...};
 };
 
 // PaddingLocksOf<N>::type = PaddingLocks<0, 1, ..., N - 1>.
 template <size_t N, size_t... I>
-struct PaddingLocksOf : PaddingLocksOf<N - 1, N - 1, I...> {};
+struct PaddingLocksOf : PaddingLocksOf<N - 1, N - 1, I...> { };
 template <size_t... I>
 struct PaddingLocksOf<0, I...> {
     using type = PaddingLocks<I...>;
@@ -278,8 +275,7 @@ kernel::stats::Snapshot g_snapshot; // ~7 KiB: not on the test stack
 // even be printed, its console lock being one more: before the fix the boot hung in this case.)
 namespace {
 // Holds an array of locks, taken and released in loops: beyond the thread-safety analysis.
-void check_snapshot_holds_one_inner_lock_at_a_time(kernel::ktest::Context& ktest_ctx)
-    AETHELOS_NO_THREAD_SAFETY_ANALYSIS
+void check_snapshot_holds_one_inner_lock_at_a_time(kernel::ktest::Context& ktest_ctx) AETHELOS_NO_THREAD_SAFETY_ANALYSIS
 {
 #if AETHELOS_SYNC_CHECKS
     static constinit PaddingLocksOf<kernel::sync::kMaxHeldSpinLocks - 2>::type padding;
@@ -364,14 +360,14 @@ KTEST(heap, operator_new_and_delete_every_form)
     ::operator delete(raw);
     raw = ::operator new[](300, std::nothrow);
     ::operator delete[](raw, std::nothrow);
-    raw = ::operator new(300, std::align_val_t{256});
+    raw = ::operator new (300, std::align_val_t{256});
     KEXPECT_EQ(addr(raw) % 256, 0u);
-    ::operator delete(raw, std::align_val_t{256});
+    ::operator delete (raw, std::align_val_t{256});
     raw = ::operator new[](300, std::align_val_t{512}, std::nothrow);
     KEXPECT_EQ(addr(raw) % 512, 0u);
     ::operator delete[](raw, std::align_val_t{512}, std::nothrow);
-    raw = ::operator new(5000, std::align_val_t{8192});
-    ::operator delete(raw, 5000, std::align_val_t{8192});
+    raw = ::operator new (5000, std::align_val_t{8192});
+    ::operator delete (raw, 5000, std::align_val_t{8192});
 
     // A failing nothrow new returns nullptr (fault injection).
     mm::heap_fail_nth_allocation(1);
@@ -520,8 +516,9 @@ KTEST(heap, churn)
             continue;
         }
         const uint64_t roll = rng.next() % 100;
-        const size_t size = roll < 70 ? 1 + rng.next() % 512 : roll < 95 ? 513 + rng.next() % 30000
-                                                                       : 65 * kKiB + rng.next() % (300 * kKiB);
+        const size_t size = roll < 70 ? 1 + rng.next() % 512
+            : roll < 95               ? 513 + rng.next() % 30000
+                                      : 65 * kKiB + rng.next() % (300 * kKiB);
         slots[i] = mm::kmalloc(size);
         ok &= slots[i] != nullptr;
         if (slots[i] != nullptr) {

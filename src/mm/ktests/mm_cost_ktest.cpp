@@ -26,8 +26,8 @@
 namespace {
 
 constexpr uint64_t kPairs = 10000;
-using kernel::diag::kCalibrationLoops;
 using kernel::diag::counter_counts_instructions;
+using kernel::diag::kCalibrationLoops;
 
 struct Measurement {
     uint64_t total = 0;    // counter ticks for all pairs, read overhead removed
@@ -67,8 +67,7 @@ void calibrate()
     g_exact = exact;
     lib::log::print("mm-cost: counter {} (+{} ticks for +{} instructions); debug checks {}; {} pairs per figure\n",
                     exact ? "counts instructions (-icount shift=0)" : "is a cycle counter (no -icount)", extra,
-                    2 * kCalibrationLoops, mm::kSlabDebugAvailable && mm::kSlabDebugDefault ? "on" : "off",
-                    kPairs);
+                    2 * kCalibrationLoops, mm::kSlabDebugAvailable && mm::kSlabDebugDefault ? "on" : "off", kPairs);
 }
 
 void report(const char* what, const Measurement& m)
@@ -94,10 +93,7 @@ bool within(const Measurement& m, uint64_t limit)
 }
 
 // Keeps the compiler from treating the pointer as dead.
-void sink(void* p)
-{
-    asm volatile("" : : "r"(p) : "memory");
-}
+void sink(void* p) { asm volatile("" : : "r"(p) : "memory"); }
 
 struct Sample {
     uint64_t value[8];
@@ -156,8 +152,7 @@ KTEST(mm_cost, kmalloc_medium_and_large)
         // Medium blocks are poisoned (debug builds) over their whole block, up to
         // twice the request; large blocks are not, but their page tags are set
         // and cleared page by page.
-        const uint64_t limit =
-            c.size <= 64 * 1024 ? bound(2 * c.size) : bound(0) + 64 * (c.size / 4096);
+        const uint64_t limit = c.size <= 64 * 1024 ? bound(2 * c.size) : bound(0) + 64 * (c.size / 4096);
         KEXPECT(within(m, limit));
     }
 }

@@ -26,10 +26,10 @@
 #include "arch/x86_64/interrupts.h"
 #include "diag/cost_counter.h"
 #include "diag/ktest.h"
-#include "time/time.h"
 #include "lib/log.h"
 #include "sched/scheduler.h"
 #include "sync/irq_spinlock.h"
+#include "time/time.h"
 
 namespace {
 
@@ -65,7 +65,7 @@ const char* verdict(bool met) { return met ? "met" : "MISSED"; }
 
 // ---- Yield round trip ----
 
-std::atomic<bool> g_partner_stop { false };
+std::atomic<bool> g_partner_stop{false};
 
 void partner(void*)
 {
@@ -76,7 +76,7 @@ void partner(void*)
     arch::interrupts_enable();
 }
 
-constinit kernel::sync::IrqSpinLock g_probe_lock { "sched-cost-probe", kernel::sync::LockRank::kScheduler };
+constinit kernel::sync::IrqSpinLock g_probe_lock{"sched-cost-probe", kernel::sync::LockRank::kScheduler};
 
 uint64_t total_interrupts()
 {
@@ -192,6 +192,6 @@ KTEST(sched_cost, tick_share)
     if (g_exact) {
         KEXPECT_EQ(irqs, timer);  // only the timer interrupted the window
         KEXPECT_EQ(switches, 0u); // and nothing else ran in it
-        KEXPECT(ppm < 50'000);     // sanity only: 5%
+        KEXPECT(ppm < 50'000);    // sanity only: 5%
     }
 }

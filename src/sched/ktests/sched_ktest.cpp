@@ -8,12 +8,12 @@
 
 #include "arch/cpu.h"
 #include "diag/ktest.h"
-#include "time/time.h"
 #include "mm/frames.h"
 #include "mm/kmalloc.h"
 #include "sched/scheduler.h"
 #include "sync/irq_spinlock.h"
 #include "sync/preempt.h"
+#include "time/time.h"
 
 namespace {
 
@@ -26,7 +26,7 @@ uint64_t now_ticks() { return kernel::time::ticks(); }
 // ---- Compute-bound threads ----
 
 constexpr int kHogs = 3;
-std::atomic<bool> g_stop { false };
+std::atomic<bool> g_stop{false};
 std::atomic<uint64_t> g_hog_progress[kHogs];
 
 void hog(void* arg)
@@ -54,10 +54,10 @@ KTEST(sched, compute_bound_threads_are_preempted)
         snapshot[i] = g_hog_progress[i].load();
     sched::sleep_for(50);
     for (int i = 0; i < kHogs; ++i) {
-        KEXPECT(snapshot[i] > 0);                            // every hog ran
-        KEXPECT(g_hog_progress[i].load() > snapshot[i]);     // ... and keeps running
+        KEXPECT(snapshot[i] > 0);                               // every hog ran
+        KEXPECT(g_hog_progress[i].load() > snapshot[i]);        // ... and keeps running
         KEXPECT(hogs[i]->entity().involuntary_switches() >= 2); // taken off the CPU by the timer
-        KEXPECT(hogs[i]->entity().cpu_ticks() >= 20);       // about a third of 250 ticks each
+        KEXPECT(hogs[i]->entity().cpu_ticks() >= 20);           // about a third of 250 ticks each
     }
     g_stop = true;
     for (Thread* t : hogs)
@@ -70,8 +70,8 @@ KTEST(sched, compute_bound_threads_are_preempted)
 // ---- Priority preemption latency ----
 
 constexpr int kLatencyRounds = 20;
-std::atomic<uint64_t> g_worst_late { 0 };
-std::atomic<int> g_latency_rounds { 0 };
+std::atomic<uint64_t> g_worst_late{0};
+std::atomic<int> g_latency_rounds{0};
 
 void latency_probe(void*)
 {
@@ -82,7 +82,8 @@ void latency_probe(void*)
         sched::sleep_ticks(3);
         const uint64_t now = now_ticks();
         const uint64_t late = now > due ? now - due : 0;
-        if (late > g_worst_late.load()) g_worst_late = late;
+        if (late > g_worst_late.load())
+            g_worst_late = late;
         g_latency_rounds.fetch_add(1);
     }
 }
@@ -107,33 +108,37 @@ KTEST(sched, priority_preemption_within_one_tick)
 
 // ---- Critical sections under preemption ----
 
-constinit sync::IrqSpinLock g_test_lock { "ktest", sync::LockRank::kDevice };
-int g_inside = 0;             // guarded by g_test_lock
-std::atomic<uint64_t> g_interleavings { 0 };
-std::atomic<uint64_t> g_sections { 0 };
-std::atomic<uint64_t> g_guarded_inside { 0 }; // PreemptGuard sections in progress
+constinit sync::IrqSpinLock g_test_lock{"ktest", sync::LockRank::kDevice};
+int g_inside = 0; // guarded by g_test_lock
+std::atomic<uint64_t> g_interleavings{0};
+std::atomic<uint64_t> g_sections{0};
+std::atomic<uint64_t> g_guarded_inside{0}; // PreemptGuard sections in progress
 
 void lock_worker(void*)
 {
     const uint64_t end = now_ticks() + 60;
     while (now_ticks() < end) {
         {
-            kernel::sync::IrqSpinLock::Guard guard { g_test_lock };
-            if (++g_inside != 1) g_interleavings.fetch_add(1);
+            kernel::sync::IrqSpinLock::Guard guard{g_test_lock};
+            if (++g_inside != 1)
+                g_interleavings.fetch_add(1);
             for (int spin = 0; spin < 2000; ++spin)
                 arch::cpu_relax();
-            if (g_inside != 1) g_interleavings.fetch_add(1);
+            if (g_inside != 1)
+                g_interleavings.fetch_add(1);
             --g_inside;
         }
         {
             // A PreemptGuard section with interrupts on: the tick fires inside, but no other
             // thread may run until it ends.
             sync::PreemptGuard guard;
-            if (g_guarded_inside.fetch_add(1) != 0) g_interleavings.fetch_add(1);
+            if (g_guarded_inside.fetch_add(1) != 0)
+                g_interleavings.fetch_add(1);
             const uint64_t until = now_ticks() + 1; // spans at least one tick
             while (now_ticks() <= until)
                 arch::cpu_relax();
-            if (g_guarded_inside.fetch_sub(1) != 1) g_interleavings.fetch_add(1);
+            if (g_guarded_inside.fetch_sub(1) != 1)
+                g_interleavings.fetch_add(1);
         }
         g_sections.fetch_add(1);
     }
@@ -164,12 +169,12 @@ KTEST(sched, critical_sections_never_interleave)
 
 // Destructors started (high half) and finished (low half) in one word, so that the watcher sees
 // both in one load: with two loads, a destructor that ran whole between them looked interrupted.
-constexpr uint64_t kDtorStarted = uint64_t { 1 } << 32;
+constexpr uint64_t kDtorStarted = uint64_t{1} << 32;
 constexpr uint64_t kDtorFinished = 1;
-std::atomic<uint64_t> g_dtors { 0 };
-std::atomic<uint64_t> g_watch_mismatch { 0 };
-std::atomic<uint64_t> g_watch_samples { 0 };
-std::atomic<bool> g_watch_stop { false };
+std::atomic<uint64_t> g_dtors{0};
+std::atomic<uint64_t> g_watch_mismatch{0};
+std::atomic<uint64_t> g_watch_samples{0};
+std::atomic<bool> g_watch_stop{false};
 
 uint64_t dtors_started(uint64_t dtors) { return dtors >> 32; }
 uint64_t dtors_finished(uint64_t dtors) { return dtors & 0xffff'ffff; }
@@ -200,7 +205,8 @@ void watcher(void*)
     // Whenever it runs, no destructor may be midway.
     while (!g_watch_stop.load()) {
         const uint64_t dtors = g_dtors.load();
-        if (dtors_started(dtors) != dtors_finished(dtors)) g_watch_mismatch.fetch_add(1);
+        if (dtors_started(dtors) != dtors_finished(dtors))
+            g_watch_mismatch.fetch_add(1);
         g_watch_samples.fetch_add(1);
     }
 }
@@ -230,13 +236,14 @@ KTEST(sched, destructors_under_guards_complete)
 
 KTEST(sched, sleep_is_accurate_to_one_tick)
 {
-    for (uint64_t n : { 1u, 2u, 5u, 17u, 50u }) {
+    for (uint64_t n : {1u, 2u, 5u, 17u, 50u}) {
         const uint64_t start = now_ticks();
         sched::sleep_ticks(n);
         const uint64_t slept = now_ticks() - start;
         // Wakes at the tick start + n + 1: at least n whole tick periods, at most one more. (+1 more
         // only if a tick slips in between reading `start` and the sleep taking the lock.)
-        if (slept < n + 1 || slept > n + 2) ktest_ctx.failf(__FILE__, __LINE__, "sleep {} ticks took {}", n, slept);
+        if (slept < n + 1 || slept > n + 2)
+            ktest_ctx.failf(__FILE__, __LINE__, "sleep {} ticks took {}", n, slept);
     }
     const uint64_t start = now_ticks();
     sched::sleep_for(10);
@@ -252,14 +259,15 @@ KTEST(sched, sleep_is_accurate_to_one_tick)
 constexpr int kManyThreads = 500;
 constexpr int kDetached = 100;
 Thread* g_many[kManyThreads];
-std::atomic<int> g_ran { 0 };
+std::atomic<int> g_ran{0};
 mm::HeapStats g_heap_before;
 mm::HeapStats g_heap_after;
 
 void short_lived(void* arg)
 {
     g_ran.fetch_add(1);
-    if ((reinterpret_cast<uintptr_t>(arg) & 7) == 0) sched::yield();
+    if ((reinterpret_cast<uintptr_t>(arg) & 7) == 0)
+        sched::yield();
 }
 
 KTEST(sched, spawn_join_reap_500_threads_returns_memory)
@@ -275,7 +283,8 @@ KTEST(sched, spawn_join_reap_500_threads_returns_memory)
         auto t = sched::spawn(&short_lived, reinterpret_cast<void*>(uintptr_t(i)), "short", Priority::Normal);
         KASSERT(t.has_value());
         g_many[i] = *t;
-        if (i < kDetached) sched::detach(*t);
+        if (i < kDetached)
+            sched::detach(*t);
     }
     for (int i = kDetached; i < kManyThreads; ++i)
         sched::join(g_many[i]);
@@ -325,16 +334,16 @@ KTEST(sched, preemption_points_count_only_real_switches)
     KEXPECT(deferred > 0);
     KEXPECT(at_irq_exit >= kAtIrqExit);
     // Every switch counted at a preemption point is one the policy made.
-    const uint64_t at_points = (after.deferred_switches - before.deferred_switches) +
-                               (after.irq_exit_switches - before.irq_exit_switches);
+    const uint64_t at_points =
+        (after.deferred_switches - before.deferred_switches) + (after.irq_exit_switches - before.irq_exit_switches);
     if (at_points > after.context_switches - before.context_switches)
-        ktest_ctx.failf(__FILE__, __LINE__, "{} switches counted at preemption points, {} context switches",
-                        at_points, after.context_switches - before.context_switches);
+        ktest_ctx.failf(__FILE__, __LINE__, "{} switches counted at preemption points, {} context switches", at_points,
+                        after.context_switches - before.context_switches);
 }
 
 // ---- Bookkeeping ----
 
-void quick(void*) {}
+void quick(void*) { }
 
 KTEST(sched, api_basics)
 {

@@ -5,11 +5,11 @@
 #include <atomic>
 
 #include "diag/ktest.h"
-#include "time/time.h"
 #include "lib/format.h"
 #include "lib/string.h"
 #include "mm/kmalloc.h"
 #include "sched/scheduler.h"
+#include "time/time.h"
 
 namespace {
 
@@ -20,7 +20,8 @@ bool contains(const char* text, size_t length, const char* needle)
 {
     const size_t n = lib::c_string_length(needle);
     for (size_t i = 0; i + n <= length; ++i)
-        if (lib::mem_compare(text + i, needle, n) == 0) return true;
+        if (lib::mem_compare(text + i, needle, n) == 0)
+            return true;
     return false;
 }
 
@@ -33,20 +34,25 @@ bool balanced(const char* text, size_t length)
     for (size_t i = 0; i < length; ++i) {
         const char c = text[i];
         if (in_string) {
-            if (c == '\\') ++i;
-            else if (c == '"') in_string = false;
+            if (c == '\\')
+                ++i;
+            else if (c == '"')
+                in_string = false;
             continue;
         }
-        if (c == '"') in_string = true;
-        else if (c == '{' || c == '[') ++depth;
+        if (c == '"')
+            in_string = true;
+        else if (c == '{' || c == '[')
+            ++depth;
         else if (c == '}' || c == ']') {
-            if (--depth < 0) return false;
+            if (--depth < 0)
+                return false;
         }
     }
     return depth == 0 && !in_string;
 }
 
-std::atomic<int> g_pings { 0 };
+std::atomic<int> g_pings{0};
 
 void ping(void*)
 {
@@ -71,7 +77,8 @@ KTEST(sched_trace, traced_switches_come_out_as_chrome_json)
     auto t = sched::spawn(&ping, nullptr, "trace-probe", Priority::Normal);
     KASSERT(t.has_value());
     const uint64_t probe_id = (*t)->id();
-    while (g_pings.load() < 50) sched::yield();
+    while (g_pings.load() < 50)
+        sched::yield();
     sched::join(*t);
     sched::sleep_for(2); // a few ticks for the record
 
@@ -119,13 +126,14 @@ KTEST(sched_trace, traced_switches_come_out_as_chrome_json)
 
 namespace {
 
-std::atomic<bool> g_stop { false };
+std::atomic<bool> g_stop{false};
 std::atomic<uint64_t> g_progress[2];
 
 void low_hog(void* arg)
 {
     auto& progress = g_progress[reinterpret_cast<uintptr_t>(arg)];
-    while (!g_stop.load(std::memory_order_relaxed)) progress.fetch_add(1, std::memory_order_relaxed);
+    while (!g_stop.load(std::memory_order_relaxed))
+        progress.fetch_add(1, std::memory_order_relaxed);
 }
 
 } // namespace
@@ -163,5 +171,6 @@ KTEST(sched_trace, timer_preemption_off_keeps_the_cpu)
     KEXPECT(g_progress[1].load() > b);
 
     g_stop = true;
-    for (Thread* t : hogs) sched::join(t);
+    for (Thread* t : hogs)
+        sched::join(t);
 }

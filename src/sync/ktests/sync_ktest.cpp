@@ -11,11 +11,11 @@
 #include "arch/cpu.h"
 #include "arch/x86_64/cpu.h"
 #include "diag/ktest.h"
-#include "time/time.h"
 #include "sched/scheduler.h"
 #include "sync/interrupt_guard.h"
 #include "sync/irq_spinlock.h"
 #include "sync/preempt.h"
+#include "time/time.h"
 
 namespace {
 
@@ -48,8 +48,10 @@ void (*g_tick_probe)() = nullptr;
 
 void probed_tick()
 {
-    if (g_tick_probe != nullptr) g_tick_probe();
-    if (g_chained_tick != nullptr) g_chained_tick();
+    if (g_tick_probe != nullptr)
+        g_tick_probe();
+    if (g_chained_tick != nullptr)
+        g_chained_tick();
 }
 
 class ScopedTickProbe {
@@ -100,20 +102,21 @@ void busy_cycles(uint64_t cycles)
 
 // ---- probes, written from the timer interrupt ----------------------------------------------------
 
-std::atomic<uint64_t> g_probe_ticks { 0 };
+std::atomic<uint64_t> g_probe_ticks{0};
 void count_tick() { g_probe_ticks.fetch_add(1, std::memory_order_relaxed); }
 
 // A lock shared between thread context and the timer interrupt.
-constinit sync::IrqSpinLock g_shared_lock { "ktest shared", sync::LockRank::kDevice };
+constinit sync::IrqSpinLock g_shared_lock{"ktest shared", sync::LockRank::kDevice};
 bool g_in_critical_section = false; // protected by g_shared_lock
 uint64_t g_irq_entries = 0;         // protected by g_shared_lock
-std::atomic<uint32_t> g_interleavings { 0 };
-std::atomic<uint32_t> g_bad_irq_context { 0 };
+std::atomic<uint32_t> g_interleavings{0};
+std::atomic<uint32_t> g_bad_irq_context{0};
 
 void lock_from_irq()
 {
-    kernel::sync::IrqSpinLock::Guard guard { g_shared_lock };
-    if (g_in_critical_section) g_interleavings.fetch_add(1, std::memory_order_relaxed);
+    kernel::sync::IrqSpinLock::Guard guard{g_shared_lock};
+    if (g_in_critical_section)
+        g_interleavings.fetch_add(1, std::memory_order_relaxed);
     // Inside an interrupt handler holding a spinlock. The count may be 2: the interrupted thread
     // may be in release(), which restores IF before it drops its own preempt count.
     if (!sync::in_interrupt() || sync::preempt_count() == 0 || sync::preemptible() || if_set())
@@ -122,7 +125,7 @@ void lock_from_irq()
 }
 
 // The Loom of Fate's tick in miniature: every tick asks for a reschedule.
-std::atomic<uint32_t> g_count_seen_in_irq { ~0u };
+std::atomic<uint32_t> g_count_seen_in_irq{~0u};
 void request_resched()
 {
     g_count_seen_in_irq.store(sync::preempt_count(), std::memory_order_relaxed);
@@ -132,7 +135,7 @@ void request_resched()
 // Installs a resched hook for one scope.
 class ScopedReschedHook {
 public:
-    explicit ScopedReschedHook(sync::PreemptReschedHook hook) : m_previous(sync::set_preempt_resched_hook(hook)) {}
+    explicit ScopedReschedHook(sync::PreemptReschedHook hook) : m_previous(sync::set_preempt_resched_hook(hook)) { }
     ~ScopedReschedHook() { sync::set_preempt_resched_hook(m_previous); }
     ScopedReschedHook(const ScopedReschedHook&) = delete;
     ScopedReschedHook& operator=(const ScopedReschedHook&) = delete;
@@ -145,7 +148,7 @@ private:
 // is the only one ready (no quantum expiries), so the resched flag carries only a test's requests.
 class ScopedTimerPreemptionOff {
 public:
-    ScopedTimerPreemptionOff() : m_was_on(sched::set_timer_preemption(false)) {}
+    ScopedTimerPreemptionOff() : m_was_on(sched::set_timer_preemption(false)) { }
     ~ScopedTimerPreemptionOff() { sched::set_timer_preemption(m_was_on); }
     ScopedTimerPreemptionOff(const ScopedTimerPreemptionOff&) = delete;
     ScopedTimerPreemptionOff& operator=(const ScopedTimerPreemptionOff&) = delete;
@@ -154,8 +157,8 @@ private:
     bool m_was_on;
 };
 
-std::atomic<uint32_t> g_resched_calls { 0 };
-std::atomic<bool> g_resched_preemptible { false };
+std::atomic<uint32_t> g_resched_calls{0};
+std::atomic<bool> g_resched_preemptible{false};
 void count_resched()
 {
     g_resched_calls.fetch_add(1, std::memory_order_relaxed);
@@ -198,11 +201,11 @@ namespace {
 void check_restores_if_and_preempt_count(kernel::ktest::Context& ktest_ctx) AETHELOS_NO_THREAD_SAFETY_ANALYSIS
 {
     sync::IrqSpinLock lock("ktest", sync::LockRank::kDevice);
-    for (const bool initially : { true, false }) {
+    for (const bool initially : {true, false}) {
         ScopedInterrupts initial(initially);
         const uint32_t count_before = sync::preempt_count();
         {
-            kernel::sync::IrqSpinLock::Guard guard { lock };
+            kernel::sync::IrqSpinLock::Guard guard{lock};
             KEXPECT(!if_set());
             KEXPECT_EQ(sync::preempt_count(), count_before + 1);
             KEXPECT(lock.is_locked());
@@ -231,19 +234,20 @@ KTEST(sync, timer_cannot_interleave_a_critical_section)
     ScopedInterrupts on(true);
     ScopedTickProbe probe(&count_tick);
     const uint64_t per_tick = cycles_per_tick();
-    KASSERT(per_tick > 1000); // a TSC in the MHz range or faster, ticks of at most 10 ms
+    KASSERT(per_tick > 1000);           // a TSC in the MHz range or faster, ticks of at most 10 ms
     KASSERT(g_probe_ticks.load() != 0); // the probe does see ticks with IF on
 
     // At least 5 ms, and at least 3 ticks at any rate.
     uint64_t ticks_to_span = kernel::time::ns_to_ticks(5'000'000);
-    if (ticks_to_span < 3) ticks_to_span = 3;
+    if (ticks_to_span < 3)
+        ticks_to_span = 3;
 
     sync::IrqSpinLock lock("ktest", sync::LockRank::kDevice);
     uint64_t probe_inside = 0;
     uint64_t clock_inside = 0;
     uint64_t clock_before = 0;
     {
-        kernel::sync::IrqSpinLock::Guard guard { lock };
+        kernel::sync::IrqSpinLock::Guard guard{lock};
         const uint64_t probe_before = g_probe_ticks.load();
         clock_before = kernel::time::ticks();
         busy_cycles(per_tick * ticks_to_span);
@@ -263,7 +267,7 @@ KTEST(sync, lock_shared_with_the_timer_interrupt_keeps_its_invariant)
     KASSERT(kernel::time::initialized());
     ScopedInterrupts on(true);
     {
-        kernel::sync::IrqSpinLock::Guard guard { g_shared_lock };
+        kernel::sync::IrqSpinLock::Guard guard{g_shared_lock};
         g_irq_entries = 0;
         g_in_critical_section = false;
     }
@@ -279,7 +283,7 @@ KTEST(sync, lock_shared_with_the_timer_interrupt_keeps_its_invariant)
     uint64_t counter = 0;
     uint64_t irq_entries = 0;
     while (irq_entries < kIrqEntriesWanted && kernel::time::ticks() < give_up_at) {
-        kernel::sync::IrqSpinLock::Guard guard { g_shared_lock };
+        kernel::sync::IrqSpinLock::Guard guard{g_shared_lock};
         g_in_critical_section = true;
         const uint64_t seen = counter;
         for (int i = 0; i < 2000; ++i)

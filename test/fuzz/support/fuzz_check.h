@@ -33,7 +33,7 @@ namespace fuzz {
 // access exactly as before (the first poisoned byte, unless a mismatch comes earlier).
 namespace detail {
 __attribute__((no_sanitize("coverage"), noinline)) inline size_t first_mismatch_checked(const uint8_t* p, size_t n,
-                                                                                       uint8_t fill)
+                                                                                        uint8_t fill)
 {
     const uint64_t pattern = 0x0101010101010101ull * fill;
     size_t i = 0;
@@ -51,8 +51,8 @@ __attribute__((no_sanitize("coverage"), noinline)) inline size_t first_mismatch_
 }
 
 // The same scan without ASan's per-load checks, over a range already known unpoisoned.
-__attribute__((no_sanitize("coverage", "address"), noinline)) inline size_t first_mismatch_unchecked(
-    const uint8_t* p, size_t n, uint8_t fill)
+__attribute__((no_sanitize("coverage", "address"), noinline)) inline size_t
+first_mismatch_unchecked(const uint8_t* p, size_t n, uint8_t fill)
 {
     const uint64_t pattern = 0x0101010101010101ull * fill;
     size_t i = 0;
@@ -70,7 +70,8 @@ __attribute__((no_sanitize("coverage", "address"), noinline)) inline size_t firs
 }
 } // namespace detail
 
-__attribute__((no_sanitize("coverage"), noinline)) inline size_t first_mismatch(const uint8_t* p, size_t n, uint8_t fill)
+__attribute__((no_sanitize("coverage"), noinline)) inline size_t first_mismatch(const uint8_t* p, size_t n,
+                                                                                uint8_t fill)
 {
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)

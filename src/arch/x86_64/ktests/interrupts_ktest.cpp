@@ -12,9 +12,9 @@
 #include "arch/x86_64/pic.h"
 #include "arch/x86_64/pit.h"
 #include "diag/ktest.h"
-#include "time/time.h"
 #include "lib/log.h"
 #include "lib/string.h"
+#include "time/time.h"
 
 namespace {
 
@@ -57,7 +57,8 @@ void reset_trap()
     g_trap.ss = frame.ss;
     g_trap.rflags = frame.rflags;
     g_trap.rsp = frame.rsp;
-    if (frame.vector == arch::kPageFault) g_trap.cr2 = arch::read_cr2();
+    if (frame.vector == arch::kPageFault)
+        g_trap.cr2 = arch::read_cr2();
     g_trap.frame_aligned = (reinterpret_cast<uint64_t>(&frame) & 15) == 0;
     // With frame pointers, rbp is 16-aligned in every function iff the stub kept the ABI alignment.
     g_trap.handler_stack_aligned = (reinterpret_cast<uint64_t>(__builtin_frame_address(0)) & 15) == 0;
@@ -104,7 +105,8 @@ void wait_ticks(uint64_t count)
     const uint64_t target = kernel::time::ticks() + count;
     while (kernel::time::ticks() < target)
         arch::wait_for_interrupt();
-    if (!were_enabled) arch::interrupts_disable();
+    if (!were_enabled)
+        arch::interrupts_disable();
 }
 
 } // namespace
@@ -377,7 +379,8 @@ KTEST(interrupts, interrupt_flag_tracks_cli_sti)
         KEXPECT(!arch::interrupts_enabled());
     }
     KEXPECT(arch::interrupts_enabled());
-    if (!were_enabled) arch::interrupts_disable();
+    if (!were_enabled)
+        arch::interrupts_disable();
 }
 
 // ---- IRQs and time -----------------------------------------------------------------------------
@@ -459,7 +462,8 @@ KTEST(interrupts, pit_programmed_as_requested)
 KTEST(interrupts, masked_lines_are_those_without_handlers)
 {
     for (uint8_t irq = 0; irq < arch::kIrqCount; ++irq) {
-        if (irq == 2) continue; // the cascade follows the slave lines
+        if (irq == 2)
+            continue; // the cascade follows the slave lines
         if (arch::irq_has_handler(irq) == arch::pic_is_masked(irq))
             ktest_ctx.failf(__FILE__, __LINE__, "IRQ {}: handler {} but masked {}", irq, arch::irq_has_handler(irq),
                             arch::pic_is_masked(irq));
