@@ -15,12 +15,17 @@
 #include "lib/thread_safety.h"
 #include "mm/kmalloc.h"
 #include "sched/policy.h"
+#include "sched/scheduler_state.h"
 #include "sched/trace.h"
 #include "sync/irq_spinlock.h"
 #include "sync/preempt.h"
 #include "time/time.h"
 
 namespace sched {
+
+namespace detail {
+constinit SchedulerState g_sched;
+} // namespace detail
 
 Thread::Thread(uint64_t id, const char* name, Priority priority, uint32_t quantum_ticks)
     : m_entity(id, priority, quantum_ticks)
@@ -54,16 +59,11 @@ struct ThreadAccess {
 namespace {
 
 using A = ThreadAccess;
+using detail::g_sched;
+using detail::policy;
 using kernel::sync::IrqSpinLock;
 using kernel::sync::IrqState;
-using kernel::sync::LockRank;
 
-// Everything below is guarded by g_lock (interrupts off while held), except where noted; the
-// AETHELOS_GUARDED_BY annotations let clang check it (ctest check:thread-safety).
-constinit IrqSpinLock g_lock{"scheduler", LockRank::kScheduler};
-// A valid, empty Policy from the start (so yield() before init() needs no check of its own: it
-// finds no current entity), rebuilt with the real configuration by init().
-constinit Policy g_policy AETHELOS_GUARDED_BY(g_lock){};
 constinit mm::ObjectCache<Thread> g_threads; // has its own lock
 // The running thread. Written under the lock with interrupts off; read lock-free by current()
 // and the owner-name hook (a word-sized load on the one CPU).
@@ -71,42 +71,12 @@ Thread* volatile g_current = nullptr;
 // Set once by init() (under the lock), then only read.
 Thread* g_boot = nullptr;
 Thread* g_idle = nullptr;
-Thread* g_all AETHELOS_GUARDED_BY(g_lock) = nullptr;
-Thread* g_zombies AETHELOS_GUARDED_BY(g_lock) = nullptr;
-uint64_t g_next_id AETHELOS_GUARDED_BY(g_lock) = 0;
-uint64_t g_spawned AETHELOS_GUARDED_BY(g_lock) = 0;
-uint64_t g_reaped AETHELOS_GUARDED_BY(g_lock) = 0;
-uint64_t g_live AETHELOS_GUARDED_BY(g_lock) = 0;
-// Preemption points: requests acted on there, and the switches they led to (fewer: pick_next may
-// keep the running thread, e.g. when nothing else is ready).
-uint64_t g_irq_exit_requests AETHELOS_GUARDED_BY(g_lock) = 0;
-uint64_t g_irq_exit_switches AETHELOS_GUARDED_BY(g_lock) = 0;
-uint64_t g_deferred_requests AETHELOS_GUARDED_BY(g_lock) = 0;
-uint64_t g_deferred_switches AETHELOS_GUARDED_BY(g_lock) = 0;
-uint64_t g_held_back AETHELOS_GUARDED_BY(g_lock) = 0;
-// Written under the lock; timer_preemption() reads a snapshot.
-bool g_timer_preemption AETHELOS_GUARDED_BY(g_lock) = true;
 // Set once, under the lock, by init(); read lock-free (it never goes back).
 bool g_initialized = false;
 
-// A fixed address (no pointer to load on every switch). An accessor: the functions that call it
-// assert the lock themselves.
-Policy& policy() AETHELOS_REQUIRES(g_lock) { return g_policy; }
-
-// ---- The trace's state (sched/trace.h). The hooks read g_trace_on without the lock: every hook
-// runs with interrupts off on the one CPU (under g_lock, or in an interrupt handler), and the flag
-// and the ring only change under g_lock, so no hook ever sees them half-changed, and no two
-// recordings interleave.
-// g_trace_dumping: under g_lock. The analysis sees the ring and the names as guarded by g_lock; the
-// two lock-free users (trace_record from an IRQ hook, the dump) opt out and say why.
-bool g_trace_on = false;
-bool g_trace_dumping AETHELOS_GUARDED_BY(g_lock) = false;
-trace::Event* g_trace_storage AETHELOS_GUARDED_BY(g_lock) = nullptr; // allocated at the first trace_start(), then kept
-constinit trace::Ring g_trace_ring AETHELOS_GUARDED_BY(g_lock);
-constinit trace::ThreadNames g_trace_names AETHELOS_GUARDED_BY(g_lock);
-
 // The slow path of every hook: out of line and cold, so the hooks stay a load and a branch.
-// Under g_lock or in an IRQ hook with interrupts off (see above): not expressible as a REQUIRES.
+// Under the lock or in an IRQ hook with interrupts off (scheduler_state.h): not expressible as a
+// REQUIRES.
 [[gnu::cold, gnu::noinline]] void trace_record(trace::EventKind kind, uint64_t thread, uint64_t value,
                                                uint8_t detail = 0) AETHELOS_NO_THREAD_SAFETY_ANALYSIS
 {
@@ -116,13 +86,13 @@ constinit trace::ThreadNames g_trace_names AETHELOS_GUARDED_BY(g_lock);
     event.thread = static_cast<uint32_t>(thread);
     event.kind = kind;
     event.detail = detail;
-    g_trace_ring.push(event);
+    g_sched.m_trace_ring.push(event);
 }
 
 [[gnu::always_inline]] inline void trace_event(trace::EventKind kind, uint64_t thread, uint64_t value,
                                                uint8_t detail = 0)
 {
-    if (g_trace_on) [[unlikely]]
+    if (g_sched.m_trace_on) [[unlikely]]
         trace_record(kind, thread, value, detail);
 }
 
@@ -135,9 +105,9 @@ constexpr uint8_t cause_byte(Cause cause)
 // Is a switch due even with timer preemption off? Yes when the running thread is the idle thread
 // or is leaving the CPU anyway, or when a ready thread has a more urgent base priority (a boost
 // does not count: boosts are time slicing too). Lock held.
-bool outranked_locked() AETHELOS_REQUIRES(g_lock)
+bool outranked_locked() AETHELOS_REQUIRES(g_sched.m_lock)
 {
-    g_lock.assert_held();
+    g_sched.m_lock.assert_held();
     const SchedEntity* running = policy().current();
     if (running == nullptr || running->is_idle_thread() || running->state() != ThreadState::Running)
         return true;
@@ -157,46 +127,46 @@ bool outranked_locked() AETHELOS_REQUIRES(g_lock)
 }
 
 // Whether a switch the policy asks for may be requested now (see set_timer_preemption). Lock held.
-bool resched_allowed_locked() AETHELOS_REQUIRES(g_lock)
+bool resched_allowed_locked() AETHELOS_REQUIRES(g_sched.m_lock)
 {
-    g_lock.assert_held();
-    if (g_timer_preemption) [[likely]]
+    g_sched.m_lock.assert_held();
+    if (g_sched.m_timer_preemption) [[likely]]
         return true;
     if (outranked_locked())
         return true;
-    ++g_held_back;
+    ++g_sched.m_held_back;
     return false;
 }
 
 // Copies the policy's request into the per-CPU flag the preemption points look at. Lock held.
-void mirror_resched() AETHELOS_REQUIRES(g_lock)
+void mirror_resched() AETHELOS_REQUIRES(g_sched.m_lock)
 {
-    g_lock.assert_held();
+    g_sched.m_lock.assert_held();
     if (policy().need_resched() && resched_allowed_locked())
         kernel::sync::set_need_resched();
 }
 
-void link_thread(Thread* t) AETHELOS_REQUIRES(g_lock)
+void link_thread(Thread* t) AETHELOS_REQUIRES(g_sched.m_lock)
 {
-    g_lock.assert_held();
+    g_sched.m_lock.assert_held();
     A::all_prev(*t) = nullptr;
-    A::all_next(*t) = g_all;
-    if (g_all != nullptr)
-        A::all_prev(*g_all) = t;
-    g_all = t;
-    ++g_live;
+    A::all_next(*t) = g_sched.m_all;
+    if (g_sched.m_all != nullptr)
+        A::all_prev(*g_sched.m_all) = t;
+    g_sched.m_all = t;
+    ++g_sched.m_live;
 }
 
-void unlink_thread(Thread* t) AETHELOS_REQUIRES(g_lock)
+void unlink_thread(Thread* t) AETHELOS_REQUIRES(g_sched.m_lock)
 {
-    g_lock.assert_held();
+    g_sched.m_lock.assert_held();
     if (A::all_prev(*t) != nullptr)
         A::all_next(*A::all_prev(*t)) = A::all_next(*t);
     else
-        g_all = A::all_next(*t);
+        g_sched.m_all = A::all_next(*t);
     if (A::all_next(*t) != nullptr)
         A::all_prev(*A::all_next(*t)) = A::all_prev(*t);
-    --g_live;
+    --g_sched.m_live;
 }
 
 [[noreturn, gnu::cold, gnu::noinline]] void panic_nothing_to_run()
@@ -217,16 +187,16 @@ void unlink_thread(Thread* t) AETHELOS_REQUIRES(g_lock)
 // returns when `prev` is switched back in. The lock stays held across the switch: the thread that
 // resumes releases it with its own saved state. `cause` only goes to the trace.
 [[gnu::always_inline]] inline void switch_to_locked(Thread* prev, SchedEntity* picked, trace::SwitchCause cause)
-    AETHELOS_REQUIRES(g_lock)
+    AETHELOS_REQUIRES(g_sched.m_lock)
 {
-    g_lock.assert_held();
+    g_sched.m_lock.assert_held();
     kernel::sync::clear_need_resched();
     if (picked == nullptr) [[unlikely]]
         panic_nothing_to_run();
     Thread* next = A::from_entity(picked);
     if (next == prev)
         return;
-    if (g_trace_on) [[unlikely]]
+    if (g_sched.m_trace_on) [[unlikely]]
         trace_switch(prev, next, cause);
     g_current = next;
     if (A::stack(*next).valid()) [[likely]] // all but the boot thread
@@ -235,45 +205,45 @@ void unlink_thread(Thread* t) AETHELOS_REQUIRES(g_lock)
 }
 
 // A switch at a preemption point or after block/sleep/exit: the policy's pick_next() decides.
-void switch_locked(trace::SwitchCause cause = trace::SwitchCause::Block) AETHELOS_REQUIRES(g_lock)
+void switch_locked(trace::SwitchCause cause = trace::SwitchCause::Block) AETHELOS_REQUIRES(g_sched.m_lock)
 {
-    g_lock.assert_held();
+    g_sched.m_lock.assert_held();
     Thread* prev = g_current;
     switch_to_locked(prev, policy().pick_next(), cause);
 }
 
 // Detaches an exited thread from the Loom (lock held); the caller frees it after unlocking.
-void forget_locked(Thread* t) AETHELOS_REQUIRES(g_lock)
+void forget_locked(Thread* t) AETHELOS_REQUIRES(g_sched.m_lock)
 {
-    g_lock.assert_held();
+    g_sched.m_lock.assert_held();
     unlink_thread(t);
     policy().reap(A::entity(*t));
 }
 
 // Lock not held: the thread no longer runs and nothing refers to it.
-void free_thread(Thread* t) AETHELOS_EXCLUDES(g_lock)
+void free_thread(Thread* t) AETHELOS_EXCLUDES(g_sched.m_lock)
 {
     if (A::stack(*t).valid())
         arch::kernel_stack_free(A::stack(*t));
     if (auto destroyed = g_threads.destroy(t); !destroyed)
         kernel::panic("Loom of Fate: freeing thread {}: {}", static_cast<const void*>(t),
                       mm::to_string(destroyed.error()));
-    const IrqState state = g_lock.acquire();
-    ++g_reaped;
-    g_lock.release(state);
+    const IrqState state = g_sched.m_lock.acquire();
+    ++g_sched.m_reaped;
+    g_sched.m_lock.release(state);
 }
 
 // Frees every detached thread that has exited.
 void reap_zombies()
 {
     for (;;) {
-        const IrqState state = g_lock.acquire();
-        Thread* t = g_zombies;
+        const IrqState state = g_sched.m_lock.acquire();
+        Thread* t = g_sched.m_zombies;
         if (t != nullptr) {
-            g_zombies = A::zombie_next(*t);
+            g_sched.m_zombies = A::zombie_next(*t);
             forget_locked(t);
         }
-        g_lock.release(state);
+        g_sched.m_lock.release(state);
         if (t == nullptr)
             return;
         free_thread(t);
@@ -286,15 +256,15 @@ void reap_zombies()
 // `cause` picks the counters (both callers pass a constant, so the choice folds away).
 void preempt_switch(trace::SwitchCause cause)
 {
-    const IrqState state = g_lock.acquire();
+    const IrqState state = g_sched.m_lock.acquire();
     const bool at_irq_exit = cause == trace::SwitchCause::IrqExit;
-    ++(at_irq_exit ? g_irq_exit_requests : g_deferred_requests);
+    ++(at_irq_exit ? g_sched.m_irq_exit_requests : g_sched.m_deferred_requests);
     Thread* prev = g_current;
     SchedEntity* picked = policy().pick_next();
     if (picked != nullptr && A::from_entity(picked) != prev)
-        ++(at_irq_exit ? g_irq_exit_switches : g_deferred_switches);
+        ++(at_irq_exit ? g_sched.m_irq_exit_switches : g_sched.m_deferred_switches);
     switch_to_locked(prev, picked, cause);
-    g_lock.release(state);
+    g_sched.m_lock.release(state);
 }
 
 void irq_exit_point()
@@ -308,14 +278,14 @@ void irq_exit_point()
 void resched_hook() { preempt_switch(trace::SwitchCause::Deferred); }
 
 // The tick and the sleepers it is about to wake (they are still Sleeping). Lock held.
-[[gnu::cold, gnu::noinline]] void trace_tick_locked(uint64_t now) AETHELOS_REQUIRES(g_lock)
+[[gnu::cold, gnu::noinline]] void trace_tick_locked(uint64_t now) AETHELOS_REQUIRES(g_sched.m_lock)
 {
-    g_lock.assert_held();
+    g_sched.m_lock.assert_held();
     Thread* running = g_current;
     trace_record(trace::EventKind::Tick, running != nullptr ? running->id() : 0, kernel::time::uptime_ns());
     if (policy().next_wake_tick() > now)
         return;
-    for (Thread* t = g_all; t != nullptr; t = A::all_next(*t))
+    for (Thread* t = g_sched.m_all; t != nullptr; t = A::all_next(*t))
         if (t->state() == ThreadState::Sleeping && t->entity().wake_tick() <= now)
             trace_record(trace::EventKind::Wake, t->id(), 0, cause_byte(trace::WakeCause::Timer));
 }
@@ -323,9 +293,9 @@ void resched_hook() { preempt_switch(trace::SwitchCause::Deferred); }
 // Timer interrupt (interrupts off): accounting only; the switch happens at the interrupt exit.
 void on_tick()
 {
-    IrqSpinLock::Guard guard{g_lock};
+    IrqSpinLock::Guard guard{g_sched.m_lock};
     const uint64_t now = kernel::time::ticks();
-    if (g_trace_on) [[unlikely]]
+    if (g_sched.m_trace_on) [[unlikely]]
         trace_tick_locked(now);
     if (policy().on_tick(now) && resched_allowed_locked())
         kernel::sync::set_need_resched();
@@ -334,7 +304,7 @@ void on_tick()
 // Around every real IRQ (interrupts off); installed only while tracing.
 void trace_irq(uint8_t irq, bool entering)
 {
-    if (!g_trace_on)
+    if (!g_sched.m_trace_on)
         return;
     Thread* running = g_current;
     trace_record(entering ? trace::EventKind::IrqEnter : trace::EventKind::IrqExit,
@@ -352,7 +322,7 @@ const char* owner_name()
 [[noreturn]] void thread_start(void* arg) AETHELOS_NO_THREAD_SAFETY_ANALYSIS
 {
     Thread* self = static_cast<Thread*>(arg);
-    g_lock.release(IrqState{true});
+    g_sched.m_lock.release(IrqState{true});
     A::entry (*self)(A::arg(*self));
     sched::exit();
 }
@@ -377,9 +347,9 @@ lib::Expected<Thread*, SpawnError> create_thread(ThreadEntry entry, void* arg, c
 {
     uint64_t id;
     {
-        const IrqState state = g_lock.acquire();
-        id = ++g_next_id;
-        g_lock.release(state);
+        const IrqState state = g_sched.m_lock.acquire();
+        id = ++g_sched.m_next_id;
+        g_sched.m_lock.release(state);
     }
     Thread* t = g_threads.create(id, name, priority, quantum_ticks);
     if (t == nullptr)
@@ -401,12 +371,12 @@ lib::Expected<Thread*, SpawnError> create_thread(ThreadEntry entry, void* arg, c
 // guarded state is set up without the lock.
 void rebuild_policy_before_start(const PolicyConfig& config) AETHELOS_NO_THREAD_SAFETY_ANALYSIS
 {
-    // Policy has no const or reference members, so g_policy names the new object.
-    g_policy.~Policy();
-    new (&g_policy) Policy(config);
+    // Policy has no const or reference members, so g_sched.m_policy names the new object.
+    g_sched.m_policy.~Policy();
+    new (&g_sched.m_policy) Policy(config);
 }
 
-uint64_t next_id_before_start() AETHELOS_NO_THREAD_SAFETY_ANALYSIS { return ++g_next_id; }
+uint64_t next_id_before_start() AETHELOS_NO_THREAD_SAFETY_ANALYSIS { return ++g_sched.m_next_id; }
 
 Thread* require_current(const char* operation)
 {
@@ -456,7 +426,7 @@ void init()
         kernel::panic("Loom of Fate: cannot create the idle thread: {}", to_string(idle.error()));
 
     {
-        const IrqState state = g_lock.acquire();
+        const IrqState state = g_sched.m_lock.acquire();
         g_boot = boot;
         g_idle = *idle;
         link_thread(boot);
@@ -473,7 +443,7 @@ void init()
         arch::thread_install_irq_exit_switch(&irq_exit_point);
         kernel::time::set_tick_callback(&on_tick);
         g_initialized = true;
-        g_lock.release(state);
+        g_sched.m_lock.release(state);
     }
     lib::log::info("Loom of Fate: preemptive scheduler up ({} Hz ticks, {} ms quanta, {} KiB kernel stacks "
                    "with guard pages, eager FXSAVE)",
@@ -498,12 +468,12 @@ lib::Expected<Thread*, SpawnError> spawn(ThreadEntry entry, void* arg, const cha
         return created;
     Thread* t = *created;
     {
-        IrqSpinLock::Guard guard{g_lock};
+        IrqSpinLock::Guard guard{g_sched.m_lock};
         link_thread(t);
-        ++g_spawned;
+        ++g_sched.m_spawned;
         policy().admit(A::entity(*t));
-        if (g_trace_on) [[unlikely]] {
-            g_trace_names.add(t->id(), A::name(t));
+        if (g_sched.m_trace_on) [[unlikely]] {
+            g_sched.m_trace_names.add(t->id(), A::name(t));
             Thread* parent = g_current;
             trace_record(trace::EventKind::Spawn, t->id(), parent != nullptr ? parent->id() : 0);
         }
@@ -517,15 +487,15 @@ void exit()
     Thread* self = require_current("exit");
     if (self == g_boot || self == g_idle)
         kernel::panic("Loom of Fate: thread '{}' may not exit", A::name(self));
-    (void)g_lock.acquire();
+    (void)g_sched.m_lock.acquire();
     trace_event(trace::EventKind::Block, self->id(), 0, cause_byte(trace::BlockCause::Exit));
     policy().exit(A::entity(*self));
     if (Thread* joiner = A::joiner(*self))
         if (policy().wake(A::entity(*joiner)))
             trace_event(trace::EventKind::Wake, joiner->id(), self->id(), cause_byte(trace::WakeCause::Join));
     if (A::detached(*self)) {
-        A::zombie_next(*self) = g_zombies;
-        g_zombies = self;
+        A::zombie_next(*self) = g_sched.m_zombies;
+        g_sched.m_zombies = self;
     }
     switch_locked();
     kernel::panic("Loom of Fate: exited thread '{}' was switched back in", A::name(self));
@@ -537,7 +507,7 @@ void join(Thread* thread)
     kernel::sync::assert_may_sleep("sched::join");
     if (thread == nullptr || thread == self || thread == g_boot || thread == g_idle)
         kernel::panic("Loom of Fate: '{}' cannot join that thread", A::name(self));
-    const IrqState state = g_lock.acquire();
+    const IrqState state = g_sched.m_lock.acquire();
     if (A::detached(*thread) || A::joined(*thread))
         kernel::panic("Loom of Fate: thread '{}' is detached or already joined", A::name(thread));
     A::joined(*thread) = true;
@@ -549,7 +519,7 @@ void join(Thread* thread)
     }
     // It exited and switched away before we could take the lock: nothing runs on its stack.
     forget_locked(thread);
-    g_lock.release(state);
+    g_sched.m_lock.release(state);
     free_thread(thread);
 }
 
@@ -558,31 +528,31 @@ void detach(Thread* thread)
     require_current("detach");
     if (thread == nullptr || thread == g_boot || thread == g_idle)
         return;
-    const IrqState state = g_lock.acquire();
+    const IrqState state = g_sched.m_lock.acquire();
     if (A::detached(*thread) || A::joined(*thread))
         kernel::panic("Loom of Fate: thread '{}' is detached or already joined", A::name(thread));
     A::detached(*thread) = true;
     const bool exited = thread->state() == ThreadState::Exited;
     if (exited)
         forget_locked(thread);
-    g_lock.release(state);
+    g_sched.m_lock.release(state);
     if (exited)
         free_thread(thread);
 }
 
 void yield()
 {
-    const IrqState state = g_lock.acquire();
+    const IrqState state = g_sched.m_lock.acquire();
     Thread* prev = g_current;
     SchedEntity* picked = policy().yield_and_pick_next(); // = Policy::yield() + pick_next()
     // Before init() the policy has no entity at all: nothing to yield to. (Checking here, on the
     // rare path, rather than g_initialized up front keeps the round trip within its budget.)
     if (picked == nullptr && !g_initialized) [[unlikely]] {
-        g_lock.release(state);
+        g_sched.m_lock.release(state);
         return;
     }
     switch_to_locked(prev, picked, trace::SwitchCause::Yield);
-    g_lock.release(state);
+    g_sched.m_lock.release(state);
 }
 
 void sleep_ticks(uint64_t ticks)
@@ -593,14 +563,14 @@ void sleep_ticks(uint64_t ticks)
         yield();
         return;
     }
-    const IrqState state = g_lock.acquire();
+    const IrqState state = g_sched.m_lock.acquire();
     // +1: the current tick is already partly over, so waking at now + ticks could be early.
     const uint64_t wake_tick = policy().now() + ticks + 1;
     if (policy().sleep_until(A::entity(*self), wake_tick)) {
         trace_event(trace::EventKind::Block, self->id(), wake_tick, cause_byte(trace::BlockCause::Sleep));
         switch_locked();
     }
-    g_lock.release(state);
+    g_sched.m_lock.release(state);
 }
 
 void sleep_for(uint64_t ms) { sleep_ticks(ms == 0 ? 0 : kernel::time::ns_to_ticks(ms * 1'000'000)); }
@@ -609,7 +579,7 @@ void set_priority(Thread* thread, Priority priority)
 {
     if (thread == nullptr || thread == g_idle)
         return;
-    IrqSpinLock::Guard guard{g_lock};
+    IrqSpinLock::Guard guard{g_sched.m_lock};
     if (thread->state() == ThreadState::Exited)
         return;
     policy().set_priority(A::entity(*thread), priority);
@@ -620,7 +590,7 @@ void set_quantum(Thread* thread, uint32_t quantum_ticks)
 {
     if (thread == nullptr || thread == g_idle)
         return;
-    IrqSpinLock::Guard guard{g_lock};
+    IrqSpinLock::Guard guard{g_sched.m_lock};
     if (thread->state() == ThreadState::Exited)
         return;
     policy().set_quantum(A::entity(*thread), quantum_ticks);
@@ -628,9 +598,9 @@ void set_quantum(Thread* thread, uint32_t quantum_ticks)
 
 size_t set_quantum_all(uint32_t quantum_ticks)
 {
-    IrqSpinLock::Guard guard{g_lock};
+    IrqSpinLock::Guard guard{g_sched.m_lock};
     size_t changed = 0;
-    for (Thread* t = g_all; t != nullptr; t = A::all_next(*t)) {
+    for (Thread* t = g_sched.m_all; t != nullptr; t = A::all_next(*t)) {
         if (t == g_idle || t->state() == ThreadState::Exited)
             continue;
         policy().set_quantum(A::entity(*t), quantum_ticks);
@@ -643,7 +613,7 @@ void park()
 {
     Thread* self = require_current("park");
     kernel::sync::assert_may_sleep("sched::park");
-    const IrqState state = g_lock.acquire();
+    const IrqState state = g_sched.m_lock.acquire();
     if (!A::unpark_token(*self)) {
         A::parked(*self) = true;
         trace_event(trace::EventKind::Block, self->id(), 0, cause_byte(trace::BlockCause::Park));
@@ -652,17 +622,17 @@ void park()
         A::parked(*self) = false;
     }
     A::unpark_token(*self) = false;
-    g_lock.release(state);
+    g_sched.m_lock.release(state);
 }
 
 void unpark(Thread* thread)
 {
     if (thread == nullptr)
         return;
-    IrqSpinLock::Guard guard{g_lock};
+    IrqSpinLock::Guard guard{g_sched.m_lock};
     if (A::parked(*thread) && thread->state() == ThreadState::Blocked) {
         A::unpark_token(*thread) = true;
-        if (policy().wake(A::entity(*thread)) && g_trace_on) [[unlikely]] {
+        if (policy().wake(A::entity(*thread)) && g_sched.m_trace_on) [[unlikely]] {
             Thread* waker = g_current;
             trace_record(trace::EventKind::Wake, thread->id(), waker != nullptr ? waker->id() : 0,
                          cause_byte(trace::WakeCause::Unpark));
@@ -676,23 +646,23 @@ void unpark(Thread* thread)
 namespace {
 
 // Lock held.
-void fill_counters_locked(SchedulerCounters& out) AETHELOS_REQUIRES(g_lock)
+void fill_counters_locked(SchedulerCounters& out) AETHELOS_REQUIRES(g_sched.m_lock)
 {
-    g_lock.assert_held();
+    g_sched.m_lock.assert_held();
     const PolicyCounters& c = policy().counters();
     out.context_switches = c.context_switches;
     out.voluntary_switches = c.voluntary_switches;
     out.involuntary_switches = c.involuntary_switches;
-    out.irq_exit_requests = g_irq_exit_requests;
-    out.irq_exit_switches = g_irq_exit_switches;
-    out.deferred_requests = g_deferred_requests;
-    out.deferred_switches = g_deferred_switches;
+    out.irq_exit_requests = g_sched.m_irq_exit_requests;
+    out.irq_exit_switches = g_sched.m_irq_exit_switches;
+    out.deferred_requests = g_sched.m_deferred_requests;
+    out.deferred_switches = g_sched.m_deferred_switches;
     out.preemptions = c.preemptions;
     out.quantum_expiries = c.quantum_expiries;
-    out.held_back = g_held_back;
-    out.threads_spawned = g_spawned;
-    out.threads_reaped = g_reaped;
-    out.threads_live = g_live;
+    out.held_back = g_sched.m_held_back;
+    out.threads_spawned = g_sched.m_spawned;
+    out.threads_reaped = g_sched.m_reaped;
+    out.threads_live = g_sched.m_live;
     out.idle_ticks = c.idle_ticks;
 }
 
@@ -703,7 +673,7 @@ SchedulerCounters counters()
     SchedulerCounters out;
     if (!g_initialized)
         return out;
-    IrqSpinLock::Guard guard{g_lock};
+    IrqSpinLock::Guard guard{g_sched.m_lock};
     fill_counters_locked(out);
     return out;
 }
@@ -712,13 +682,13 @@ bool sample(LoomSample& out, ThreadVisitor visit, void* context)
 {
     if (!g_initialized)
         return false;
-    IrqSpinLock::Guard guard{g_lock};
+    IrqSpinLock::Guard guard{g_sched.m_lock};
     out.now_ticks = policy().now();
     fill_counters_locked(out.counters);
     out.counts = policy().counts();
     out.policy = policy().counters();
     if (visit != nullptr)
-        for (Thread* t = g_all; t != nullptr; t = A::all_next(*t))
+        for (Thread* t = g_sched.m_all; t != nullptr; t = A::all_next(*t))
             visit(*t, context);
     return true;
 }
@@ -727,9 +697,9 @@ bool sample(LoomSample& out, ThreadVisitor visit, void* context)
 
 bool set_timer_preemption(bool enabled)
 {
-    IrqSpinLock::Guard guard{g_lock};
-    const bool was = g_timer_preemption;
-    g_timer_preemption = enabled;
+    IrqSpinLock::Guard guard{g_sched.m_lock};
+    const bool was = g_sched.m_timer_preemption;
+    g_sched.m_timer_preemption = enabled;
     // A switch held back meanwhile (an expired quantum) is due now; it happens when the lock is
     // released (preempt_enable's resched hook).
     if (enabled && g_initialized)
@@ -738,7 +708,7 @@ bool set_timer_preemption(bool enabled)
 }
 
 // A snapshot, read without the lock (one byte on the one CPU).
-bool timer_preemption() AETHELOS_NO_THREAD_SAFETY_ANALYSIS { return g_timer_preemption; }
+bool timer_preemption() AETHELOS_NO_THREAD_SAFETY_ANALYSIS { return g_sched.m_timer_preemption; }
 
 // ---- The trace ----
 
@@ -754,16 +724,16 @@ const char* to_string(TraceError error)
 
 namespace {
 
-TraceStatus trace_status_locked() AETHELOS_REQUIRES(g_lock)
+TraceStatus trace_status_locked() AETHELOS_REQUIRES(g_sched.m_lock)
 {
-    g_lock.assert_held();
+    g_sched.m_lock.assert_held();
     TraceStatus status;
-    status.on = g_trace_on;
-    status.capacity = g_trace_ring.capacity();
-    status.held = g_trace_ring.size();
-    status.recorded = g_trace_ring.pushed();
-    status.overwritten = g_trace_ring.overwritten();
-    status.names_missed = g_trace_names.missed();
+    status.on = g_sched.m_trace_on;
+    status.capacity = g_sched.m_trace_ring.capacity();
+    status.held = g_sched.m_trace_ring.size();
+    status.recorded = g_sched.m_trace_ring.pushed();
+    status.overwritten = g_sched.m_trace_ring.overwritten();
+    status.names_missed = g_sched.m_trace_names.missed();
     return status;
 }
 
@@ -775,8 +745,8 @@ lib::Expected<TraceStatus, TraceError> trace_start()
         return lib::unexpected(TraceError::NotInitialized);
     trace::Event* storage = nullptr;
     {
-        IrqSpinLock::Guard guard{g_lock};
-        storage = g_trace_storage;
+        IrqSpinLock::Guard guard{g_sched.m_lock};
+        storage = g_sched.m_trace_storage;
     }
     if (storage == nullptr) { // first start: allocate outside the lock, keep it for good
         storage = static_cast<trace::Event*>(mm::kmalloc(kTraceRingBytes));
@@ -784,23 +754,23 @@ lib::Expected<TraceStatus, TraceError> trace_start()
             return lib::unexpected(TraceError::OutOfMemory);
         bool kept = false;
         {
-            IrqSpinLock::Guard guard{g_lock};
-            if (g_trace_storage == nullptr) {
-                g_trace_storage = storage;
+            IrqSpinLock::Guard guard{g_sched.m_lock};
+            if (g_sched.m_trace_storage == nullptr) {
+                g_sched.m_trace_storage = storage;
                 kept = true;
             }
         }
         if (!kept)
             mm::kfree(storage); // another start won the race
     }
-    IrqSpinLock::Guard guard{g_lock};
-    if (g_trace_dumping)
+    IrqSpinLock::Guard guard{g_sched.m_lock};
+    if (g_sched.m_trace_dumping)
         return lib::unexpected(TraceError::Busy);
-    g_trace_ring.attach(g_trace_storage, kTraceCapacity);
-    g_trace_names.clear();
-    for (Thread* t = g_all; t != nullptr; t = A::all_next(*t))
-        g_trace_names.add(t->id(), A::name(t));
-    g_trace_on = true;
+    g_sched.m_trace_ring.attach(g_sched.m_trace_storage, kTraceCapacity);
+    g_sched.m_trace_names.clear();
+    for (Thread* t = g_sched.m_all; t != nullptr; t = A::all_next(*t))
+        g_sched.m_trace_names.add(t->id(), A::name(t));
+    g_sched.m_trace_on = true;
     trace_record(trace::EventKind::Start, g_current->id(), kernel::time::uptime_ns());
     arch::set_irq_observer(&trace_irq);
     return trace_status_locked();
@@ -808,10 +778,10 @@ lib::Expected<TraceStatus, TraceError> trace_start()
 
 TraceStatus trace_stop()
 {
-    IrqSpinLock::Guard guard{g_lock};
-    if (g_trace_on) {
+    IrqSpinLock::Guard guard{g_sched.m_lock};
+    if (g_sched.m_trace_on) {
         trace_record(trace::EventKind::Stop, g_current != nullptr ? g_current->id() : 0, kernel::time::uptime_ns());
-        g_trace_on = false;
+        g_sched.m_trace_on = false;
         arch::set_irq_observer(nullptr);
     }
     return trace_status_locked();
@@ -821,13 +791,13 @@ bool trace_release()
 {
     trace::Event* storage;
     {
-        IrqSpinLock::Guard guard{g_lock};
-        if (g_trace_on || g_trace_dumping)
+        IrqSpinLock::Guard guard{g_sched.m_lock};
+        if (g_sched.m_trace_on || g_sched.m_trace_dumping)
             return false;
-        storage = g_trace_storage;
-        g_trace_storage = nullptr;
-        g_trace_ring.attach(nullptr, 0);
-        g_trace_names.clear();
+        storage = g_sched.m_trace_storage;
+        g_sched.m_trace_storage = nullptr;
+        g_sched.m_trace_ring.attach(nullptr, 0);
+        g_sched.m_trace_names.clear();
     }
     if (storage != nullptr)
         mm::kfree(storage);
@@ -836,25 +806,26 @@ bool trace_release()
 
 TraceStatus trace_status()
 {
-    IrqSpinLock::Guard guard{g_lock};
+    IrqSpinLock::Guard guard{g_sched.m_lock};
     return trace_status_locked();
 }
 
-// Reads the ring and the names without the lock, which g_trace_dumping makes safe: the analysis
+// Reads the ring and the names without the lock, which g_sched.m_trace_dumping makes safe: the analysis
 // cannot see that protocol.
 lib::Expected<trace::JsonReport, TraceError> trace_write_json(lib::FormatSink& out) AETHELOS_NO_THREAD_SAFETY_ANALYSIS
 {
     {
-        IrqSpinLock::Guard guard{g_lock};
-        if (g_trace_on || g_trace_dumping)
+        IrqSpinLock::Guard guard{g_sched.m_lock};
+        if (g_sched.m_trace_on || g_sched.m_trace_dumping)
             return lib::unexpected(TraceError::Busy);
-        g_trace_dumping = true;
+        g_sched.m_trace_dumping = true;
     }
     // Off and marked as dumping: nothing writes the ring or the names until we are done.
     trace::JsonOptions options;
-    const trace::JsonReport report = trace::write_chrome_json(g_trace_ring, g_trace_names, options, out);
-    IrqSpinLock::Guard guard{g_lock};
-    g_trace_dumping = false;
+    const trace::JsonReport report =
+        trace::write_chrome_json(g_sched.m_trace_ring, g_sched.m_trace_names, options, out);
+    IrqSpinLock::Guard guard{g_sched.m_lock};
+    g_sched.m_trace_dumping = false;
     return report;
 }
 
