@@ -7,29 +7,11 @@
 #if defined(__AETHELOS_KERNEL__)
 
 #include "lib/panic.h"
+#include "lib/string.h"
 #include "sched/scheduler.h"
 
 namespace kernel::sync {
 namespace {
-
-#if AETHELOS_SYNC_CHECKS
-// "blocking/mutex.cpp" from a full path: the last two components.
-const char* short_path(const char* path)
-{
-    if (path == nullptr)
-        return "?";
-    const char* last = nullptr;
-    const char* start = path;
-    for (const char* p = path; *p != '\0'; ++p) {
-        if (*p != '/')
-            continue;
-        if (last != nullptr)
-            start = last + 1;
-        last = p;
-    }
-    return start;
-}
-#endif
 
 const char* thread_name(const sched::Thread* thread) { return thread != nullptr ? thread->name() : "nobody"; }
 
@@ -116,8 +98,8 @@ void Mutex::report_recursion(sched::Thread* self, [[maybe_unused]] std::source_l
 #if AETHELOS_SYNC_CHECKS
     kernel::panic("recursive lock of mutex '{}' by '{}' at {}:{}: it already owns it (locked at {}:{}); "
                   "Mutex is not recursive",
-                  m_name, thread_name(self), short_path(where.file_name()), where.line(), short_path(m_acquired_file),
-                  m_acquired_line);
+                  m_name, thread_name(self), lib::short_path(where.file_name()), where.line(),
+                  lib::short_path(m_acquired_file), m_acquired_line);
 #else
     kernel::panic("recursive lock of mutex '{}' by '{}', which already owns it (Mutex is not recursive)", m_name,
                   thread_name(self));
@@ -130,7 +112,7 @@ void Mutex::report_bad_release(sched::Thread* self, sched::Thread* owner) const
         kernel::panic("unlock of mutex '{}' by '{}': it is not locked", m_name, thread_name(self));
 #if AETHELOS_SYNC_CHECKS
     kernel::panic("unlock of mutex '{}' by '{}', which does not own it: '{}' owns it (locked at {}:{})", m_name,
-                  thread_name(self), thread_name(owner), short_path(m_acquired_file), m_acquired_line);
+                  thread_name(self), thread_name(owner), lib::short_path(m_acquired_file), m_acquired_line);
 #else
     kernel::panic("unlock of mutex '{}' by '{}', which does not own it: '{}' owns it", m_name, thread_name(self),
                   thread_name(owner));

@@ -98,6 +98,22 @@ const uint8_t* find_mismatch(const uint8_t* begin, const uint8_t* end, uint8_t b
     return p;
 }
 
+const char* short_path(const char* path)
+{
+    if (path == nullptr)
+        return "?";
+    const char* last = nullptr;
+    const char* start = path;
+    for (const char* p = path; *p != '\0'; ++p) {
+        if (*p != '/')
+            continue;
+        if (last != nullptr)
+            start = last + 1;
+        last = p;
+    }
+    return start;
+}
+
 } // namespace lib
 
 namespace lib {

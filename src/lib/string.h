@@ -41,6 +41,9 @@ int mem_compare(const void* a, const void* b, size_t n);
 // The first byte in [begin, end) that is not `byte`, or end. Word-at-a-time, four words per step:
 // debug builds run it over every red zone and poisoned block they hand out or take back.
 const uint8_t* find_mismatch(const uint8_t* begin, const uint8_t* end, uint8_t byte);
+// The last two components of a path ("mm/heap.cpp" from "/work/src/mm/heap.cpp"): enough to find a
+// source line, short enough for a report that quotes several. "?" for null.
+const char* short_path(const char* path);
 
 // A non-owning (pointer, length) view of characters; not necessarily
 // NUL-terminated. A default or nullptr-constructed view is empty.

@@ -2,6 +2,7 @@
 
 #include "lib/format.h"
 #include "lib/panic.h"
+#include "lib/string.h"
 #include "time/time.h"
 
 namespace kernel::sync {
@@ -37,22 +38,6 @@ inline Where where_of(std::source_location location)
     return Where{location.file_name(), static_cast<uint32_t>(location.line())};
 }
 
-inline const char* short_path(const char* path)
-{
-    if (path == nullptr)
-        return "?";
-    const char* last = nullptr;
-    const char* start = path;
-    for (const char* p = path; *p != '\0'; ++p) {
-        if (*p != '/')
-            continue;
-        if (last != nullptr)
-            start = last + 1;
-        last = p;
-    }
-    return start;
-}
-
 } // namespace kernel::sync::report
 
 template <>
@@ -75,7 +60,7 @@ template <>
 struct lib::Formatter<kernel::sync::report::Where> {
     static void format(lib::FormatSink& sink, const lib::FormatSpec&, const kernel::sync::report::Where& value)
     {
-        lib::format_to(sink, "{}:{}", kernel::sync::report::short_path(value.file), value.line);
+        lib::format_to(sink, "{}:{}", lib::short_path(value.file), value.line);
     }
 };
 

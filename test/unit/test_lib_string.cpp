@@ -290,3 +290,13 @@ TEST_CASE("lib::find_mismatch finds the first odd byte at every alignment and le
     uint8_t one = 7;
     CHECK(lib::find_mismatch(&one, &one, 7) == &one); // empty range
 }
+
+TEST_CASE("lib::short_path keeps the last two components", "[lib][string]")
+{
+    CHECK(std::string(lib::short_path("/work/main/src/mm/heap.cpp")) == "mm/heap.cpp");
+    CHECK(std::string(lib::short_path("mm/heap.cpp")) == "mm/heap.cpp");
+    CHECK(std::string(lib::short_path("heap.cpp")) == "heap.cpp");
+    CHECK(std::string(lib::short_path("/heap.cpp")) == "/heap.cpp");
+    CHECK(std::string(lib::short_path("")) == "");
+    CHECK(std::string(lib::short_path(nullptr)) == "?");
+}
