@@ -49,7 +49,7 @@ if [ ${#files[@]} -eq 0 ]; then
     mapfile -t files < <(find src -name '*.cpp' -not -path 'src/arch/host/*' | sort)
     # The host tests' generic sources (test/CMakeLists.txt): everything but the kernel glue.
     mapfile -t host_files < <(find src/lib src/arch/host src/mm src/sync src/sched src/kernel/shell -maxdepth 1 -name '*.cpp' |
-        grep -Ev '/(mm/(frames|kmalloc|operator_new)|sched/scheduler|kernel/shell/shell_kernel[a-z_]*)\.cpp$' | sort
+        grep -Ev '/(mm/(frames|kmalloc|operator_new)|sched/scheduler[a-z_]*|kernel/shell/shell_kernel[a-z_]*)\.cpp$' | sort
         printf '%s\n' src/kernel/multiboot2.cpp src/kernel/cmdline.cpp src/time/time.cpp src/diag/ktest_filter.cpp src/drivers/text_grid.cpp)
 else
     host_files=()

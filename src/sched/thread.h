@@ -37,7 +37,7 @@ public:
     bool is_idle() const { return m_entity.is_idle_thread(); }
 
 private:
-    friend struct ThreadAccess; // the scheduler's internals (scheduler.cpp)
+    friend struct ThreadAccess; // the scheduler's internals (scheduler_state.h)
 
     SchedEntity m_entity;
     char m_name[kThreadNameBytes] = {};

@@ -6,9 +6,10 @@
 //   ring.push({tsc, value, thread, EventKind::Switch, cause});
 //   trace::write_chrome_json(ring, names, options, sink);
 //
-// Generic code (no arch headers, no globals, no allocation): the kernel glue (sched/scheduler.cpp)
-// owns the one kernel instance, fills it from its hooks and serialises every writer by running
-// them with interrupts disabled on the one CPU; the host tests drive private instances.
+// Generic code (no arch headers, no globals, no allocation): the kernel glue owns the one kernel
+// instance (in sched/scheduler_state.h; sched/scheduler_trace.cpp controls it), fills it from its
+// hooks and serialises every writer by running them with interrupts disabled on the one CPU; the
+// host tests drive private instances.
 //
 // ## The ring
 // Overwrite-oldest: once full, each new event replaces the oldest one, so the ring always holds the
